@@ -1,0 +1,1 @@
+"""The CDK app: InventoryStack and the pieces it is built from."""

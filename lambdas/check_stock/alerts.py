@@ -1,0 +1,56 @@
+"""From a table stream record to a NoStock message, and the SNS adapter that sends it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from inventory import config
+from inventory.stock import NoStockAlert, alert_for
+
+
+class AlertPublisher(Protocol):
+    def publish(self, alert: NoStockAlert) -> None: ...
+
+
+def _count(image: dict[str, Any] | None) -> int | None:
+    if not image or config.ATTR_COUNT not in image:
+        return None
+    return int(image[config.ATTR_COUNT])
+
+
+def alert_from_record(record: DynamoDBRecord) -> NoStockAlert | None:
+    """Apply the stock rule to one change of an Inventory item."""
+    change = record.dynamodb
+    if change is None:
+        return None
+    new, old = change.new_image, change.old_image
+    image = new or old or {}
+    return alert_for(
+        store=str(image.get(config.ATTR_STORE, "")),
+        item=str(image.get(config.ATTR_ITEM, "")),
+        previous=_count(old),
+        current=_count(new),
+        source_key=new.get(config.ATTR_SOURCE_KEY) if new else None,
+        updated_at=new.get(config.ATTR_UPDATED_AT) if new else None,
+    )
+
+
+class SnsAlerts:
+    """Publishes to NoStock; the topic ARN comes from settings, never from list_topics."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self._topic_arn = topic_arn
+
+    def publish(self, alert: NoStockAlert) -> None:
+        self._client.publish(
+            TopicArn=self._topic_arn,
+            Subject=alert.subject,
+            Message=json.dumps(alert.message(), ensure_ascii=False),
+            MessageAttributes={
+                config.ALERT_ATTRIBUTE_STORE: {"DataType": "String", "StringValue": alert.store}
+            },
+        )

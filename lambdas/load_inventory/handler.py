@@ -1,0 +1,32 @@
+"""Load-Inventory: S3 ObjectCreated -> rows in the Inventory table and one receipt per object."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from inventory import config
+from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects, object_ref
+from load_inventory.ingest import Ingestor
+from load_inventory.settings import LoadSettings
+
+settings = LoadSettings.from_env(os.environ)  # fails the cold start if a setting is missing
+logger = Logger(service=config.LOAD_SERVICE)
+metrics = Metrics(namespace=config.METRICS_NAMESPACE, service=config.LOAD_SERVICE)
+ingestor = Ingestor(
+    S3Objects(boto3.client("s3")),
+    DynamoInventory(boto3.client("dynamodb"), settings.table_name),
+    DynamoReceipts(boto3.resource("dynamodb").Table(settings.receipts_table_name)),
+    logger,
+    metrics,
+)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict:
+    refs = [object_ref(record) for record in event.records]  # every record, not just [0]
+    return {"receipts": [ingestor.ingest(ref) for ref in refs]}
