@@ -34,7 +34,9 @@ class PipBundler:
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         out = Path(output_dir)
         for package in (DOMAIN_PACKAGE, self.function_package):
-            shutil.copytree(LAMBDAS_DIR / package, out / package, ignore=_IGNORED, dirs_exist_ok=True)
+            shutil.copytree(
+                LAMBDAS_DIR / package, out / package, ignore=_IGNORED, dirs_exist_ok=True
+            )
         # Wheels for the Lambda platform, whatever this machine is: what is deployed to AWS
         # contains everything it imports, and locally nothing leaks in from the host.
         command = [
@@ -71,11 +73,10 @@ def function_code(function_package: str, runtime: lambda_.Runtime) -> lambda_.Co
             image=runtime.bundling_image,
             local=PipBundler(function_package, runtime),
             command=[
-                "bash", "-c",
+                "bash",
+                "-c",
                 f"cp -r {DOMAIN_PACKAGE} {function_package} /asset-output/ && "
                 "pip install --no-deps -r requirements.txt -t /asset-output",
             ],
-        ),  # fmt: skip
+        ),
     )
-
-

@@ -98,7 +98,9 @@ class InventoryStack(Stack):
         table = dynamodb.Table(
             self,
             "Inventory",
-            partition_key=dynamodb.Attribute(name=config.ATTR_STORE, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=config.ATTR_STORE, type=dynamodb.AttributeType.STRING
+            ),
             sort_key=dynamodb.Attribute(name=config.ATTR_ITEM, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
@@ -151,9 +153,7 @@ class InventoryStack(Stack):
         bucket.grant_read(loader)
         table.grant_write_data(loader)
         receipts.grant_write_data(loader)
-        bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(loader)
-        )
+        bucket.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(loader))
 
         checker = PipelineFunction(
             self,

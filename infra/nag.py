@@ -52,12 +52,6 @@ STACK_ACKNOWLEDGEMENTS = [
         "These queues are themselves the on-failure destinations (the dead-letter queues) of "
         "the two functions; there is nothing behind them.",
     ),
-    (
-        "AwsSolutions-S1",
-        None,
-        "Only the access-log bucket lacks access logs: it is the log target, and logging it to "
-        "itself would loop.",
-    ),
 ]
 
 

@@ -15,7 +15,7 @@ MAX_BATCH_ITEMS = 25  # BatchWriteItem's hard limit
 T = TypeVar("T")
 
 
-class Throttled(Exception):  # noqa: N818 - it names the store's answer, not an error class
+class Throttled(Exception):
     """The store refused the whole batch for now; it may be retried."""
 
 

@@ -98,9 +98,11 @@ def parse_count(text: str) -> int | str:
         value = value[1:]
     elif not _DIGITS.fullmatch(value):
         return f"count must be a whole number, got {_show(value)}"
-    if len(value.lstrip("0")) > MAX_COUNT_DIGITS:
+    significant = value.lstrip("0")
+    if len(significant) > MAX_COUNT_DIGITS:
         return f"count has more than {MAX_COUNT_DIGITS} digits"
-    return int(value)
+    # int() refuses strings over 4,300 digits, leading zeros included; parse never raises.
+    return int(significant or "0")
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -160,9 +162,7 @@ def parse_inventory(data: bytes) -> ParseResult:
             if not header_seen:
                 if not is_header(record):
                     shown = _show(",".join(record))
-                    return _rejected(
-                        f"line {line}: header must be store,item,count (got {shown})"
-                    )
+                    return _rejected(f"line {line}: header must be store,item,count (got {shown})")
                 header_seen = True
                 continue
             parsed = parse_row(record, line)
@@ -177,4 +177,6 @@ def parse_inventory(data: bytes) -> ParseResult:
         return _rejected(f"line {consumed + 1}: malformed CSV ({exc})")
     if not header_seen:
         return _rejected("empty file: no header store,item,count")
-    return ParseResult(rows=tuple(latest.values()), errors=tuple(errors), duplicates=tuple(duplicates))
+    return ParseResult(
+        rows=tuple(latest.values()), errors=tuple(errors), duplicates=tuple(duplicates)
+    )

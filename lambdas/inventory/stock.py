@@ -27,9 +27,10 @@ class NoStockAlert:
 
     @property
     def subject(self) -> str:
-        # SNS subjects are ASCII-only and at most 100 characters.
+        # SNS subjects are at most 100 printable ASCII characters: no control characters
+        # (a tab is a legal part of an item name, but SNS refuses it in a subject).
         text = f"No stock: {self.item} at {self.store}"
-        return text.encode("ascii", "replace").decode("ascii")[:100]
+        return "".join(c if " " <= c <= "~" else "?" for c in text)[:100]
 
     def message(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,76 @@
+# The inventory pipeline, offline. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# jsii warns loudly on Node 20; the pinned CDK works there, so keep the output readable.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install demo up down outputs test lint format unit infra-test integration simulate load bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## create .venv and install the pinned Python and npm dependencies
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: install ## from nothing to a visible result: emulator, stack, sample-data/, measured latencies
+	$(PY) -m harness demo
+
+up: install ## start the emulator and deploy the stack, left running; prints the outputs as JSON
+	$(PY) -m harness up
+
+down: ## stop the emulator
+	@if [ -x $(PY) ]; then $(PY) -m harness down; fi
+
+outputs: install ## print the deployed stack's outputs as JSON
+	$(PY) -m harness outputs
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: install ## unit tests only (no network)
+	$(PY) -m pytest -m unit
+
+infra-test: install ## template assertions and cdk-nag only
+	$(PY) -m pytest -m infra
+
+integration: install ## integration tests only (starts the emulator and deploys if needed)
+	$(PY) -m pytest -m integration
+
+test: lint ## every test: lint, unit, infra, integration (CI runs this)
+	$(PY) -m pytest
+
+simulate: install ## generate, upload and verify a simulated run (issue #3, not built yet)
+	@echo "make simulate: the store simulator is not built yet (issue #3)" >&2; exit 2
+
+load: install ## locust load test, SHAPE=steady|ramp|spike DURATION=s (issue #5, not built yet)
+	@echo "make load: the load harness is not built yet (issue #5)" >&2; exit 2
+
+bench: install ## side-by-side benchmark (issue #5, not built yet)
+	@echo "make bench: the benchmark is not built yet (issue #5)" >&2; exit 2
+
+clean: down ## remove build output and the emulator's state (keeps .venv and node_modules)
+	rm -rf cdk.out .emulator/logs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""One synthesized InventoryStack for the whole session, built the way `cdk synth` builds it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# jsii prints a banner about this machine's Node version on every import; it is noise here.
+for _flag in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
+    os.environ.setdefault(f"JSII_SILENCE_WARNING_{_flag}_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+import pytest  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from infra.inventory_stack import InventoryStack  # noqa: E402
+
+STACK_NAME = "InventoryStack"  # the contract in DESIGN.md; infra/app.py uses the same name
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+# No stack is bundled: the template depends on an asset's hash, not on its contents.
+SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
+
+
+@pytest.fixture(scope="session")
+def infra_dir() -> Path:
+    """The CDK app's folder: app.py and cdk.json."""
+    return INFRA_DIR
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict[str, Any]:
+    """The context the CDK CLI passes from cdk.json (its feature flags change the template)."""
+    context: dict[str, Any] = json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
+    return {**context, **SKIP_BUNDLING}
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> Template:
+    """The InventoryStack template, synthesized once (a synth takes seconds)."""
+    app = cdk.App(context=cdk_context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    return Template.from_stack(InventoryStack(app, STACK_NAME))

@@ -1,0 +1,206 @@
+"""Check-Stock: from stream records to NoStock messages, with partial batch failures."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from fakes import FailingAlerts, FakeLambdaContext, FakeSnsClient, stream_record
+
+from check_stock.alerts import SnsAlerts, alert_from_record
+from inventory import config
+from inventory.stock import NoStockAlert
+
+pytestmark = pytest.mark.unit
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:NoStock"
+
+
+def record(raw: dict[str, Any]) -> DynamoDBRecord:
+    return next(DynamoDBStreamEvent({"Records": [raw]}).records)
+
+
+# --- alert_from_record ---------------------------------------------------------------------
+
+
+def test_an_insert_at_zero_alerts_with_the_new_source_key() -> None:
+    # Given a new item written at 0 by uploads/berlin.csv
+    raw = stream_record("Berlin", "Apples", old=None, new=0, source_key="uploads/berlin.csv")
+
+    # When the rule is applied to the stream record
+    alert = alert_from_record(record(raw))
+
+    # Then the alert names the item, no previous count, and the file that caused it
+    assert alert == NoStockAlert(
+        "Berlin", "Apples", None, "uploads/berlin.csv", "2024-05-01T10:00:00.000+00:00"
+    )
+
+
+def test_a_modify_from_above_zero_to_zero_alerts_with_the_previous_count() -> None:
+    alert = alert_from_record(record(stream_record("Berlin", "Apples", old=12, new=0)))
+
+    assert alert is not None
+    assert alert.previous_count == 12
+    assert alert.source_key == "uploads/k.csv"  # from the new image, not the old
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (0, 0),  # 0 over 0
+        (None, 5),  # insert above 0
+        (5, 3),
+        (0, 7),  # restock
+        (5, None),  # REMOVE of a stocked item
+        (0, None),  # REMOVE of an item at 0
+    ],
+)
+def test_changes_that_do_not_reach_zero_anew_send_nothing(old: int | None, new: int | None) -> None:
+    assert alert_from_record(record(stream_record("s", "i", old=old, new=new))) is None
+
+
+def test_the_event_names_match_the_change() -> None:
+    names = [
+        record(stream_record("s", "i", old, new)).event_name
+        for old, new in [(None, 0), (1, 0), (1, None)]
+    ]
+
+    assert names == [
+        DynamoDBRecordEventName.INSERT,
+        DynamoDBRecordEventName.MODIFY,
+        DynamoDBRecordEventName.REMOVE,
+    ]
+
+
+def test_a_record_without_a_count_in_the_new_image_sends_nothing() -> None:
+    raw = stream_record("s", "i", old=4, new=0)
+    del raw["dynamodb"]["NewImage"][config.ATTR_COUNT]
+
+    assert alert_from_record(record(raw)) is None
+
+
+def test_a_record_without_a_change_sends_nothing() -> None:
+    raw = stream_record("s", "i", old=None, new=0)
+    del raw["dynamodb"]
+
+    assert alert_from_record(record(raw)) is None
+
+
+def test_a_stream_of_changes_alerts_once_per_drop_to_zero() -> None:
+    # Given one item's changes 5 -> 0 -> 0 -> 7 -> 0, as the table stream reports them
+    counts = [None, 5, 0, 0, 7, 0]
+    raws = [
+        stream_record("s", "i", old, new, sequence=str(n))
+        for n, (old, new) in enumerate(itertools.pairwise(counts))
+    ]
+
+    # When each record is checked
+    alerts = [alert_from_record(r) for r in DynamoDBStreamEvent({"Records": raws}).records]
+
+    # Then exactly the two drops to zero alert
+    assert [a.previous_count for a in alerts if a is not None] == [5, 7]
+
+
+# --- SnsAlerts -----------------------------------------------------------------------------
+
+
+def test_sns_alerts_publish_json_with_the_store_attribute() -> None:
+    client = FakeSnsClient()
+    alert = NoStockAlert("München", "Äpfel", 3, "uploads/münchen.csv")
+
+    SnsAlerts(client, TOPIC_ARN).publish(alert)
+
+    [call] = client.published
+    assert call["TopicArn"] == TOPIC_ARN
+    assert call["Subject"] == alert.subject
+    assert json.loads(call["Message"]) == alert.message()
+    assert call["MessageAttributes"] == {
+        config.ALERT_ATTRIBUTE_STORE: {"DataType": "String", "StringValue": "München"}
+    }
+
+
+# --- the handler ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def check_handler(
+    monkeypatch: pytest.MonkeyPatch, import_fresh: Callable[[str], ModuleType]
+) -> ModuleType:
+    """check_stock.handler after a cold start with TOPIC_ARN set (no network is touched)."""
+    monkeypatch.setenv(config.ENV_TOPIC_ARN, TOPIC_ARN)
+    return import_fresh("check_stock.handler")
+
+
+def test_the_handler_reads_its_topic_at_cold_start(check_handler: ModuleType) -> None:
+    assert check_handler.settings.topic_arn == TOPIC_ARN
+
+
+def test_the_handler_publishes_one_alert_per_drop_to_zero(
+    check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alerts = FailingAlerts()
+    monkeypatch.setattr(check_handler, "alerts", alerts)
+    event = {
+        "Records": [
+            stream_record("Berlin", "Apples", None, 0, "1"),
+            stream_record("Berlin", "Pears", 3, 2, "2"),
+            stream_record("Paris", "Figs", 0, 0, "3"),
+            stream_record("Paris", "Olives", 4, 0, "4"),
+            stream_record("Rome", "Wine", 1, None, "5"),
+        ]
+    }
+
+    response = check_handler.lambda_handler(event, FakeLambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert [(a.store, a.item, a.previous_count) for a in alerts.sent] == [
+        ("Berlin", "Apples", None),
+        ("Paris", "Olives", 4),
+    ]
+
+
+def test_failed_publishes_are_reported_by_sequence_number(
+    check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given SNS failing for every alert about Paris
+    alerts = FailingAlerts(failing_stores={"Paris"})
+    monkeypatch.setattr(check_handler, "alerts", alerts)
+    event = {
+        "Records": [
+            stream_record("Berlin", "Apples", 5, 0, "1001"),
+            stream_record("Paris", "Figs", 5, 0, "1002"),
+            stream_record("Paris", "Pears", 5, 1, "1003"),  # no alert due, so nothing to fail
+            stream_record("Rome", "Wine", None, 0, "1004"),
+            stream_record("Paris", "Olives", None, 0, "1005"),
+        ]
+    }
+
+    # When the batch is handled
+    response = check_handler.lambda_handler(event, FakeLambdaContext())
+
+    # Then exactly the failed records come back for retry, and the others were sent
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": "1002"}, {"itemIdentifier": "1005"}]
+    }
+    assert [a.store for a in alerts.sent] == ["Berlin", "Rome"]
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+def test_a_batch_with_nothing_to_alert_succeeds_without_publishing(
+    check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alerts = FailingAlerts(failing_stores={"Berlin"})
+    monkeypatch.setattr(check_handler, "alerts", alerts)
+    event = {"Records": [stream_record("Berlin", "Apples", 0, 0, "7")]}
+
+    assert check_handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert alerts.sent == []

@@ -1,0 +1,427 @@
+"""The inventory CSV format: what parse_inventory accepts, rejects, and where."""
+
+from __future__ import annotations
+
+import pytest
+
+from inventory.csv_format import (
+    MAX_COUNT_DIGITS,
+    MAX_ITEM_BYTES,
+    MAX_STORE_BYTES,
+    Duplicate,
+    ParseResult,
+    Row,
+    RowError,
+    parse_count,
+    parse_inventory,
+)
+
+pytestmark = pytest.mark.unit
+
+HEADER = "store,item,count"
+
+
+def csv_bytes(*lines: str, newline: str = "\n", bom: bool = False) -> bytes:
+    """Join lines into a file; every line, the last included, ends with `newline`."""
+    text = "".join(line + newline for line in lines)
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+def as_tuples(result: ParseResult) -> list[tuple[str, str, int]]:
+    return [(row.store, row.item, row.count) for row in result.rows]
+
+
+def error_lines(result: ParseResult) -> list[int]:
+    return [error.line for error in result.errors]
+
+
+# --- encodings and line endings ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+@pytest.mark.parametrize("bom", [False, True], ids=["no-bom", "bom"])
+def test_line_endings_and_bom_all_parse_the_same(newline: str, bom: bool) -> None:
+    # Given a small file with a bad row in the middle
+    data = csv_bytes(
+        HEADER, "Berlin,Apples,5", "Berlin,Pears,x", "Paris,Figs,0", newline=newline, bom=bom
+    )
+
+    # When it is parsed
+    result = parse_inventory(data)
+
+    # Then the BOM is not part of the header, and line numbers count physical lines
+    assert result.accepted
+    assert as_tuples(result) == [("Berlin", "Apples", 5), ("Paris", "Figs", 0)]
+    assert [row.line for row in result.rows] == [2, 4]
+    assert error_lines(result) == [3]
+
+
+def test_last_line_without_newline_is_read() -> None:
+    result = parse_inventory(b"store,item,count\nBerlin,Apples,5")
+
+    assert as_tuples(result) == [("Berlin", "Apples", 5)]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "store,item,count",
+        "STORE,ITEM,COUNT",
+        "Store,Item,Count",
+        " store , item ,count ",
+        "\tStore,ITEM ,  count",
+    ],
+)
+def test_header_is_matched_ignoring_case_and_surrounding_spaces(header: str) -> None:
+    result = parse_inventory(csv_bytes(header, "s,i,1"))
+
+    assert result.accepted
+    assert as_tuples(result) == [("s", "i", 1)]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "store,item",
+        "store,item,count,extra",
+        "item,store,count",
+        "store;item;count",
+        "shop,item,count",
+        "s t o r e,item,count",
+        "Berlin,Apples,5",
+    ],
+)
+def test_a_file_without_the_header_is_rejected_as_a_whole(header: str) -> None:
+    # Given rows that would be valid under a proper header
+    result = parse_inventory(csv_bytes(header, "Berlin,Apples,5"))
+
+    # Then nothing is loaded and the reason names the header and its line
+    assert not result.accepted
+    assert result.rows == () and result.errors == ()
+    assert result.file_error is not None
+    assert "line 1" in result.file_error
+    assert "header" in result.file_error
+
+
+def test_blank_lines_before_the_header_are_skipped_and_still_counted() -> None:
+    result = parse_inventory(csv_bytes("", "   ", HEADER, "s,i,1", "s,j,bad"))
+
+    assert result.accepted
+    assert [row.line for row in result.rows] == [4]
+    assert error_lines(result) == [5]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xef\xbb\xbf", b"\n\n\n", b"\r\n  \r\n", b" , , \n"],
+    ids=["empty", "bom-only", "newlines", "spaces", "empty-fields"],
+)
+def test_an_empty_file_is_rejected(data: bytes) -> None:
+    result = parse_inventory(data)
+
+    assert not result.accepted
+    assert result.file_error is not None
+    assert "empty" in result.file_error
+    assert result.rows == ()
+
+
+def test_a_header_with_no_rows_is_accepted_and_loads_nothing() -> None:
+    result = parse_inventory(csv_bytes(HEADER))
+
+    assert result.accepted
+    assert result.rows == () and result.errors == () and result.duplicates == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"store,item,count\nBerlin,\xff\xfe,1\n",
+        b"store,item,count\nM\xfcnchen,Apples,1\n",  # Latin-1, not UTF-8
+        "store,item,count\n".encode("utf-16"),
+        b"store,item,count\nBerlin,Apples,1\n\xc3",  # truncated multi-byte sequence
+    ],
+    ids=["garbage", "latin-1", "utf-16", "truncated"],
+)
+def test_invalid_utf8_rejects_the_file(data: bytes) -> None:
+    result = parse_inventory(data)
+
+    assert not result.accepted
+    assert result.file_error is not None
+    assert "UTF-8" in result.file_error
+    assert result.rows == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"store,item,count\nBerlin,App\x00les,1\n", b"\x00\x01\x02\x03", b"PK\x03\x04\x00\x00binary"],
+    ids=["nul-in-row", "binary", "zip-like"],
+)
+def test_nul_characters_reject_the_file(data: bytes) -> None:
+    result = parse_inventory(data)
+
+    assert not result.accepted
+    assert result.file_error is not None
+    assert result.rows == ()
+
+
+# --- quoting and text ----------------------------------------------------------------------
+
+
+def test_quoted_fields_may_hold_commas_quotes_and_non_ascii() -> None:
+    # Given standard CSV quoting: commas inside quotes, doubled quotes, and UTF-8 text
+    data = csv_bytes(
+        HEADER,
+        '"München, Zentrum","Äpfel ""Elstar""",5',
+        '東京,"お茶, 緑",12',
+        '"São Paulo",Açaí 🍇,"0"',
+    )
+
+    # When parsed
+    result = parse_inventory(data)
+
+    # Then each field is unquoted exactly once
+    assert result.errors == ()
+    assert as_tuples(result) == [
+        ("München, Zentrum", 'Äpfel "Elstar"', 5),
+        ("東京", "お茶, 緑", 12),
+        ("São Paulo", "Açaí 🍇", 0),
+    ]
+
+
+def test_store_item_and_count_are_trimmed() -> None:
+    result = parse_inventory(
+        csv_bytes(HEADER, "  Berlin \t,  Apples  ,  7  ", '" Paris "," Figs ",3')
+    )
+
+    assert as_tuples(result) == [("Berlin", "Apples", 7), ("Paris", "Figs", 3)]
+
+
+def test_a_quoted_field_spanning_lines_is_rejected_and_later_lines_keep_their_numbers() -> None:
+    # Given an item whose quoted name holds a line break, so record 2 covers lines 2-3
+    data = csv_bytes(HEADER, 'Berlin,"Apples\nRed",5', "Berlin,Pears,-1", "Berlin,Figs,2")
+
+    # When parsed
+    result = parse_inventory(data)
+
+    # Then the multi-line record is rejected at the line it starts on,
+    # and the rows after it are numbered by physical line
+    assert result.errors == (
+        RowError(2, "item contains a line break"),
+        RowError(4, "count must be >= 0, got -1"),
+    )
+    assert [(row.item, row.line) for row in result.rows] == [("Figs", 5)]
+
+
+@pytest.mark.parametrize("name", ['"Ber\r\nlin"', '"Ber\rlin"', '"Ber\nlin"'])
+def test_store_names_with_line_breaks_are_rejected(name: str) -> None:
+    result = parse_inventory(csv_bytes(HEADER, f"{name},Apples,5", "Paris,Figs,1", newline="\r\n"))
+
+    assert result.errors == (RowError(2, "store contains a line break"),)
+    assert as_tuples(result) == [("Paris", "Figs", 1)]
+
+
+def test_a_field_too_large_for_csv_rejects_the_file_without_raising() -> None:
+    data = csv_bytes(HEADER, "s,i,1", '"' + "x" * 200_000 + '",i,1')
+
+    result = parse_inventory(data)
+
+    assert not result.accepted
+    assert result.file_error is not None
+    assert "line 3" in result.file_error
+
+
+# --- bad rows ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("Berlin,Apples", "expected 3 fields (store,item,count), got 2"),
+        ("Berlin", "expected 3 fields (store,item,count), got 1"),
+        ("Berlin,Apples,5,extra", "expected 3 fields (store,item,count), got 4"),
+        ("Berlin,Apples,5,", "expected 3 fields (store,item,count), got 4"),
+        (",Apples,5", "store is empty"),
+        ("   ,Apples,5", "store is empty"),
+        ('"",Apples,5', "store is empty"),
+        ("Berlin,,5", "item is empty"),
+        ("Berlin, ,5", "item is empty"),
+        ("Berlin,Apples,-1", "count must be >= 0, got -1"),
+        ("Berlin,Apples,-12", "count must be >= 0, got -12"),
+        ("Berlin,Apples,5.0", "count must be a whole number, got '5.0'"),
+        ("Berlin,Apples,abc", "count must be a whole number, got 'abc'"),
+        ("Berlin,Apples,1e3", "count must be a whole number, got '1e3'"),
+        ("Berlin,Apples,1 000", "count must be a whole number, got '1 000'"),
+        ("Berlin,Apples,0x10", "count must be a whole number, got '0x10'"),
+        ("Berlin,Apples,١٢", "count must be a whole number, got '١٢'"),  # Arabic-Indic digits
+        ("Berlin,Apples,--1", "count must be a whole number, got '--1'"),
+        ("Berlin,Apples,", "count is empty"),
+        ("Berlin,Apples,   ", "count is empty"),
+    ],
+)
+def test_a_bad_row_is_rejected_with_its_line_and_reason_and_good_rows_still_load(
+    row: str, reason: str
+) -> None:
+    # Given a bad row between two good ones
+    data = csv_bytes(HEADER, "Paris,Figs,1", row, "Rome,Olives,2")
+
+    # When parsed
+    result = parse_inventory(data)
+
+    # Then only the bad row is rejected, with line 3 and a readable reason
+    assert result.accepted
+    assert result.errors == (RowError(3, reason),)
+    assert as_tuples(result) == [("Paris", "Figs", 1), ("Rome", "Olives", 2)]
+
+
+def test_line_numbers_count_blank_lines_between_rows() -> None:
+    data = csv_bytes(HEADER, "", "a,b,1", "", "", "a,c,x", "  ", "a,d,-3")
+
+    result = parse_inventory(data)
+
+    assert error_lines(result) == [6, 8]
+    assert [row.line for row in result.rows] == [3]
+
+
+def test_over_long_keys_are_rejected_by_utf8_byte_length() -> None:
+    # Given names exactly at DynamoDB's key limits, and one byte over (ü is 2 bytes in UTF-8)
+    store_at_limit = "s" * MAX_STORE_BYTES
+    item_at_limit = "ü" * (MAX_ITEM_BYTES // 2)
+    data = csv_bytes(
+        HEADER,
+        f"{store_at_limit},i,1",
+        f"s,{item_at_limit},2",
+        f"{'s' * (MAX_STORE_BYTES + 1)},i,3",
+        f"s,{'ü' * (MAX_ITEM_BYTES // 2)}x,4",
+    )
+
+    result = parse_inventory(data)
+
+    assert as_tuples(result) == [(store_at_limit, "i", 1), ("s", item_at_limit, 2)]
+    assert result.errors == (
+        RowError(4, f"store is longer than {MAX_STORE_BYTES} bytes"),
+        RowError(5, f"item is longer than {MAX_ITEM_BYTES} bytes"),
+    )
+
+
+def test_huge_counts_up_to_dynamodb_precision_are_exact() -> None:
+    biggest = "9" * MAX_COUNT_DIGITS
+    data = csv_bytes(
+        HEADER,
+        f"s,a,{biggest}",
+        f"s,b,{'0' * 100}{biggest}",  # leading zeros do not count as digits
+        f"s,c,1{'0' * MAX_COUNT_DIGITS}",  # 39 digits
+    )
+
+    result = parse_inventory(data)
+
+    assert as_tuples(result) == [("s", "a", int(biggest)), ("s", "b", int(biggest))]
+    assert result.errors == (RowError(4, f"count has more than {MAX_COUNT_DIGITS} digits"),)
+
+
+def test_thousands_of_leading_zeros_do_not_make_the_parser_raise() -> None:
+    # int() refuses strings longer than 4,300 digits; the parser must never raise.
+    data = csv_bytes(HEADER, f"s,a,{'0' * 5000}7", f"s,b,-{'0' * 5000}", f"s,c,{'1' * 5000}")
+
+    result = parse_inventory(data)
+
+    assert as_tuples(result) == [("s", "a", 7), ("s", "b", 0)]
+    assert error_lines(result) == [4]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("007", 7),
+        ("+5", 5),
+        ("-0", 0),
+        (" 42 ", 42),
+        ("-1", "count must be >= 0, got -1"),
+        ("", "count is empty"),
+        ("5.0", "count must be a whole number, got '5.0'"),
+    ],
+)
+def test_parse_count(text: str, expected: int | str) -> None:
+    assert parse_count(text) == expected
+
+
+def test_a_long_bad_count_is_shown_shortened() -> None:
+    reason = parse_count("x" * 500)
+
+    assert isinstance(reason, str)
+    assert len(reason) < 100
+    assert reason.endswith("…'")
+
+
+# --- duplicates ----------------------------------------------------------------------------
+
+
+def test_duplicates_last_row_wins_and_both_lines_are_reported() -> None:
+    # Given (Berlin, Apples) on lines 2 and 4, and (Paris, Figs) three times
+    data = csv_bytes(
+        HEADER,
+        "Berlin,Apples,5",
+        "Paris,Figs,1",
+        "Berlin,Apples,0",
+        "Paris,Figs,2",
+        "Paris,Figs,3",
+    )
+
+    # When parsed
+    result = parse_inventory(data)
+
+    # Then one row per key remains, holding the last value, and every supersession is reported
+    assert sorted(as_tuples(result)) == [("Berlin", "Apples", 0), ("Paris", "Figs", 3)]
+    assert {row.key: row.line for row in result.rows} == {
+        ("Berlin", "Apples"): 4,
+        ("Paris", "Figs"): 6,
+    }
+    assert result.duplicates == (
+        Duplicate("Berlin", "Apples", superseded_line=2, line=4),
+        Duplicate("Paris", "Figs", superseded_line=3, line=5),
+        Duplicate("Paris", "Figs", superseded_line=5, line=6),
+    )
+
+
+def test_duplicates_are_detected_after_trimming() -> None:
+    result = parse_inventory(csv_bytes(HEADER, "Berlin,Apples,5", " Berlin , Apples ,6"))
+
+    assert as_tuples(result) == [("Berlin", "Apples", 6)]
+    assert result.duplicates == (Duplicate("Berlin", "Apples", 2, 3),)
+
+
+def test_keys_are_case_sensitive() -> None:
+    result = parse_inventory(csv_bytes(HEADER, "Berlin,Apples,5", "berlin,apples,6"))
+
+    assert len(result.rows) == 2
+    assert result.duplicates == ()
+
+
+def test_a_rejected_row_does_not_override_an_earlier_good_one() -> None:
+    result = parse_inventory(csv_bytes(HEADER, "Berlin,Apples,5", "Berlin,Apples,-1"))
+
+    assert as_tuples(result) == [("Berlin", "Apples", 5)]
+    assert result.duplicates == ()
+    assert error_lines(result) == [3]
+
+
+# --- scale ---------------------------------------------------------------------------------
+
+
+def test_a_20000_row_file_parses_completely() -> None:
+    # Given 20,000 distinct rows, every 1,000th of them bad
+    lines = [HEADER]
+    for n in range(20_000):
+        count = "bad" if n % 1000 == 999 else str(n)
+        lines.append(f"Store {n % 50},Item {n},{count}")
+    data = csv_bytes(*lines, newline="\r\n")
+
+    # When parsed
+    result = parse_inventory(data)
+
+    # Then every good row is there with its own line number, and the bad ones are reported
+    assert len(result.rows) == 19_980
+    assert len(result.errors) == 20
+    assert error_lines(result) == [n + 2 for n in range(999, 20_000, 1000)]
+    assert result.rows[-1] == Row("Store 48", "Item 19998", 19_998, line=20_000)
+    assert all(row.line == row.count + 2 for row in result.rows)

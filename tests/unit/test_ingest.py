@@ -1,0 +1,259 @@
+"""Ingestor.ingest: one uploaded object -> rows in the table and exactly one receipt."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Logger, Metrics
+from fakes import (
+    InMemoryBatchStore,
+    InMemoryObjects,
+    InMemoryReceipts,
+    RecordingSleep,
+    inventory_key,
+)
+
+from inventory import config
+from inventory.batching import write_all
+from inventory.receipts import MAX_ERRORS_KEPT, ObjectRef
+from load_inventory import ingest as ingest_module
+from load_inventory.ingest import Ingestor, RowsNotWrittenError
+
+pytestmark = pytest.mark.unit
+
+BUCKET = "uploads"
+NOW = "2024-05-01T10:00:00.000+00:00"
+
+
+def ref(key: str = "stores/berlin.csv", receipt_id: str = "0055AED6DCD90281E5") -> ObjectRef:
+    return ObjectRef(bucket=BUCKET, key=key, receipt_id=receipt_id, size=10, etag="abc")
+
+
+class World:
+    """The Ingestor wired to in-memory fakes."""
+
+    def __init__(
+        self, logger: Logger, metrics: Metrics, store: InMemoryBatchStore | None = None
+    ) -> None:
+        self.objects = InMemoryObjects()
+        self.inventory = store if store is not None else InMemoryBatchStore(key=inventory_key)
+        self.receipts = InMemoryReceipts()
+        self.ingestor = Ingestor(
+            self.objects, self.inventory, self.receipts, logger, metrics, clock=lambda: NOW
+        )
+
+    def upload(self, key: str, data: bytes) -> ObjectRef:
+        self.objects.objects[(BUCKET, key)] = data
+        return ref(key)
+
+
+@pytest.fixture
+def world(logger: Logger, metrics: Metrics) -> World:
+    return World(logger, metrics)
+
+
+@pytest.fixture
+def no_real_sleep(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
+    """The Ingestor retries with real backoff; give it a sleep that returns at once."""
+    sleep = RecordingSleep()
+    monkeypatch.setattr(ingest_module, "write_all", functools.partial(write_all, sleep=sleep))
+    return sleep
+
+
+def test_valid_rows_are_written_stamped_and_one_loaded_receipt_is_kept(world: World) -> None:
+    # Given an uploaded file with two good rows, one bad row and a duplicate
+    obj = world.upload(
+        "stores/berlin.csv",
+        b"store,item,count\nBerlin,Apples,5\nBerlin,Pears,x\nBerlin,Figs,0\nBerlin,Apples,7\n",
+    )
+
+    # When it is ingested
+    receipt = world.ingestor.ingest(obj)
+
+    # Then the valid rows (last one wins) are in the table, stamped with source and time
+    assert world.inventory.stored == {
+        ("Berlin", "Apples"): {
+            config.ATTR_STORE: {"S": "Berlin"},
+            config.ATTR_ITEM: {"S": "Apples"},
+            config.ATTR_COUNT: {"N": "7"},
+            config.ATTR_SOURCE_KEY: {"S": "stores/berlin.csv"},
+            config.ATTR_UPDATED_AT: {"S": NOW},
+        },
+        ("Berlin", "Figs"): {
+            config.ATTR_STORE: {"S": "Berlin"},
+            config.ATTR_ITEM: {"S": "Figs"},
+            config.ATTR_COUNT: {"N": "0"},
+            config.ATTR_SOURCE_KEY: {"S": "stores/berlin.csv"},
+            config.ATTR_UPDATED_AT: {"S": NOW},
+        },
+    }
+    assert len(world.inventory.writes) == 2  # the superseded row is never written
+    # And exactly one receipt says what happened
+    assert world.receipts.receipts == [receipt]
+    assert receipt["status"] == "loaded"
+    assert receipt["reason"] is None
+    assert receipt["object_key"] == "stores/berlin.csv"
+    assert receipt["receipt_id"] == "0055AED6DCD90281E5"
+    assert receipt["bucket"] == BUCKET
+    assert receipt["rows_written"] == 2
+    assert receipt["rows_rejected"] == 1
+    assert receipt["errors"] == [{"line": 3, "reason": "count must be a whole number, got 'x'"}]
+    assert receipt["duplicates"] == 1
+    assert receipt["processed_at"] == NOW
+    assert receipt["duration_ms"] >= 0
+
+
+def test_the_receipt_is_json_serialisable(world: World) -> None:
+    receipt = world.ingestor.ingest(world.upload("a.csv", b"store,item,count\ns,i,1\n"))
+
+    assert json.loads(json.dumps(receipt)) == receipt
+
+
+def test_a_rejected_file_writes_no_rows_and_gets_a_rejected_receipt(world: World) -> None:
+    # Given a file whose header is wrong
+    obj = world.upload("stores/bad.csv", b"shop,product,qty\nBerlin,Apples,5\n")
+
+    # When it is ingested
+    receipt = world.ingestor.ingest(obj)
+
+    # Then nothing reaches the table and the receipt gives the reason
+    assert world.inventory.calls == []
+    assert world.receipts.receipts == [receipt]
+    assert receipt["status"] == "rejected"
+    assert "header" in receipt["reason"]
+    assert receipt["rows_written"] == 0
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00", b"store,item,count\na,\x00,1\n"])
+def test_empty_binary_and_nul_files_are_rejected(world: World, data: bytes) -> None:
+    receipt = world.ingestor.ingest(world.upload("x.csv", data))
+
+    assert receipt["status"] == "rejected"
+    assert receipt["reason"]
+    assert world.inventory.calls == []
+    assert len(world.receipts.receipts) == 1
+
+
+def test_a_missing_object_gets_a_rejected_receipt(world: World) -> None:
+    # Given an object deleted before the loader read it
+    obj = ref("stores/gone.csv")
+
+    # When it is ingested
+    receipt = world.ingestor.ingest(obj)
+
+    # Then it is accounted for as rejected, and nothing is written
+    assert world.objects.reads == [(BUCKET, "stores/gone.csv")]
+    assert world.receipts.receipts == [receipt]
+    assert receipt["status"] == "rejected"
+    assert "not found" in receipt["reason"]
+    assert receipt["rows_written"] == 0
+    assert world.inventory.calls == []
+
+
+def test_a_file_of_only_bad_rows_is_loaded_with_zero_rows(world: World) -> None:
+    receipt = world.ingestor.ingest(world.upload("k.csv", b"store,item,count\na,b,-1\n,c,1\n"))
+
+    assert receipt["status"] == "loaded"
+    assert receipt["rows_written"] == 0
+    assert receipt["rows_rejected"] == 2
+    assert [e["line"] for e in receipt["errors"]] == [2, 3]
+
+
+def test_the_receipt_keeps_the_first_errors_and_counts_them_all(world: World) -> None:
+    lines = ["store,item,count"] + [f"s,i{n},bad" for n in range(50)] + ["s,ok,1"]
+    receipt = world.ingestor.ingest(world.upload("k.csv", "\n".join(lines).encode()))
+
+    assert receipt["rows_rejected"] == 50
+    assert len(receipt["errors"]) == MAX_ERRORS_KEPT
+    assert receipt["errors"][0] == {"line": 2, "reason": "count must be a whole number, got 'bad'"}
+    assert receipt["rows_written"] == 1
+
+
+def test_a_large_file_is_written_completely_in_batches(world: World) -> None:
+    lines = ["store,item,count"] + [f"s,i{n},{n}" for n in range(1000)]
+
+    receipt = world.ingestor.ingest(world.upload("big.csv", "\n".join(lines).encode()))
+
+    assert receipt["rows_written"] == 1000
+    assert len(world.inventory.stored) == 1000
+    assert max(len(batch) for batch in world.inventory.calls) == 25
+
+
+def test_rows_left_unprocessed_once_are_retried_and_the_file_still_loads(
+    logger: Logger, metrics: Metrics, no_real_sleep: RecordingSleep
+) -> None:
+    world = World(logger, metrics, InMemoryBatchStore(script=[1, "throttle"], key=inventory_key))
+
+    receipt = world.ingestor.ingest(world.upload("k.csv", b"store,item,count\ns,a,1\ns,b,2\n"))
+
+    assert receipt["status"] == "loaded"
+    assert receipt["rows_written"] == 2
+    assert set(world.inventory.stored) == {("s", "a"), ("s", "b")}
+    assert len(no_real_sleep.delays) == 2
+
+
+def test_rows_that_never_get_written_raise_and_leave_no_receipt(
+    logger: Logger, metrics: Metrics, no_real_sleep: RecordingSleep
+) -> None:
+    # Given a table that throttles every write
+    store = InMemoryBatchStore(then="throttle")
+    world = World(logger, metrics, store)
+    obj = world.upload("stores/berlin.csv", b"store,item,count\nBerlin,Apples,5\nBerlin,Figs,0\n")
+
+    # When the object is ingested
+    # Then the invocation fails (so Lambda retries it, then dead-letters it) ...
+    with pytest.raises(RowsNotWrittenError, match=r"2 of 2 rows of stores/berlin\.csv"):
+        world.ingestor.ingest(obj)
+
+    # ... after every attempt, and no receipt claims the file was handled
+    assert len(store.calls) == 8  # the default attempts
+    assert world.receipts.receipts == []
+
+
+def test_partially_written_rows_still_raise_without_a_receipt(
+    logger: Logger, metrics: Metrics, no_real_sleep: RecordingSleep
+) -> None:
+    # Given a table that always leaves the last row of a batch unprocessed
+    store = InMemoryBatchStore(key=inventory_key, then=1)
+    world = World(logger, metrics, store)
+    obj = world.upload("k.csv", b"store,item,count\ns,a,1\ns,b,2\ns,c,3\n")
+
+    with pytest.raises(RowsNotWrittenError, match="1 of 3 rows"):
+        world.ingestor.ingest(obj)
+
+    assert world.receipts.receipts == []
+
+
+def test_each_upload_of_the_same_key_gets_its_own_receipt(world: World) -> None:
+    world.upload("k.csv", b"store,item,count\ns,a,1\n")
+
+    first = world.ingestor.ingest(ref("k.csv", receipt_id="001"))
+    second = world.ingestor.ingest(ref("k.csv", receipt_id="002"))
+
+    assert [r["receipt_id"] for r in world.receipts.receipts] == ["001", "002"]
+    assert first["status"] == second["status"] == "loaded"
+
+
+def test_ingest_logs_and_counts_what_happened(
+    world: World, metrics: Metrics, log_stream: io.StringIO
+) -> None:
+    world.ingestor.ingest(world.upload("k.csv", b"store,item,count\ns,a,1\ns,b,x\n"))
+    world.ingestor.ingest(ref("missing.csv"))
+
+    emitted: dict[str, Any] = dict(metrics.serialize_metric_set())
+    assert emitted["RowsWritten"] == [1.0, 0.0]
+    assert emitted["RowsRejected"] == [1.0, 0.0]
+    assert emitted["FilesLoaded"] == [1.0]
+    assert emitted["FilesRejected"] == [1.0]
+    logs = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [(log["message"], log["object_key"], log["status"]) for log in logs] == [
+        ("ingested", "k.csv", "loaded"),
+        ("ingested", "missing.csv", "rejected"),
+    ]
+    assert logs[0]["first_errors"] == [
+        {"line": 3, "reason": "count must be a whole number, got 'x'"}
+    ]

@@ -1,0 +1,224 @@
+"""Load-Inventory's AWS adapters, driven with S3 events and boto3-shaped fakes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from botocore.exceptions import ClientError
+from fakes import FakeDynamoClient, FakeResourceTable, FakeS3Client, client_error
+
+from inventory import config
+from inventory.batching import Throttled
+from inventory.csv_format import Row
+from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects, object_ref, to_item
+
+pytestmark = pytest.mark.unit
+
+TABLE = "Inventory"
+
+
+def s3_event(*keys: str, sequencer: str | None = "0055AED6DCD90281E5", size: int = 42) -> S3Event:
+    """An S3 ObjectCreated notification as Lambda receives it (keys already URL-encoded)."""
+    records = []
+    for n, key in enumerate(keys):
+        obj: dict[str, Any] = {"key": key, "size": size, "eTag": "d41d8cd98f00b204e9800998ecf8427e"}
+        if sequencer is not None:
+            obj["sequencer"] = f"{sequencer}{n}"
+        records.append(
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2024-05-01T10:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "REQ", "x-amz-id-2": "ID2"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "upload",
+                    "bucket": {
+                        "name": "inventory-uploads",
+                        "ownerIdentity": {"principalId": "EXAMPLE"},
+                        "arn": "arn:aws:s3:::inventory-uploads",
+                    },
+                    "object": obj,
+                },
+            }
+        )
+    return S3Event({"Records": records})
+
+
+# --- object_ref ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("stores/berlin.csv", "stores/berlin.csv"),
+        ("stores/new+york.csv", "stores/new york.csv"),
+        ("stores/m%C3%BCnchen.csv", "stores/münchen.csv"),
+        ("stores/a%2Bb.csv", "stores/a+b.csv"),
+        ("stores/50%25+off%2C+really.csv", "stores/50% off, really.csv"),
+        ("%E6%9D%B1%E4%BA%AC/%E5%BA%97.csv", "東京/店.csv"),
+    ],
+)
+def test_object_ref_url_decodes_the_key(encoded: str, decoded: str) -> None:
+    record = next(s3_event(encoded).records)
+
+    ref = object_ref(record)
+
+    assert ref.key == decoded
+
+
+def test_object_ref_carries_bucket_sequencer_size_etag_and_time() -> None:
+    record = next(s3_event("k.csv", sequencer="00AB", size=1234).records)
+
+    ref = object_ref(record)
+
+    assert ref.bucket == "inventory-uploads"
+    assert ref.receipt_id == "00AB0"
+    assert ref.size == 1234
+    assert ref.etag == "d41d8cd98f00b204e9800998ecf8427e"
+    assert ref.event_time == "2024-05-01T10:00:00.000Z"
+
+
+def test_object_ref_without_a_sequencer_falls_back_to_time_and_etag() -> None:
+    ref = object_ref(next(s3_event("k.csv", sequencer=None).records))
+
+    assert ref.receipt_id == "2024-05-01T10:00:00.000Z/d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_every_record_of_an_event_gets_its_own_ref() -> None:
+    refs = [object_ref(r) for r in s3_event("a.csv", "b+c.csv", "d.csv").records]
+
+    assert [r.key for r in refs] == ["a.csv", "b c.csv", "d.csv"]
+    assert len({r.receipt_id for r in refs}) == 3
+
+
+# --- to_item -------------------------------------------------------------------------------
+
+
+def test_to_item_is_a_typed_dynamodb_item_stamped_with_source_and_time() -> None:
+    item = to_item(Row("Köln", "Äpfel", 10**37, line=2), "in/köln.csv", "2024-05-01T10:00:00Z")
+
+    assert item == {
+        config.ATTR_STORE: {"S": "Köln"},
+        config.ATTR_ITEM: {"S": "Äpfel"},
+        config.ATTR_COUNT: {"N": "1" + "0" * 37},
+        config.ATTR_SOURCE_KEY: {"S": "in/köln.csv"},
+        config.ATTR_UPDATED_AT: {"S": "2024-05-01T10:00:00Z"},
+    }
+
+
+# --- DynamoInventory -----------------------------------------------------------------------
+
+
+def items(n: int) -> list[dict[str, Any]]:
+    return [to_item(Row("s", f"i{k}", k, line=k + 2), "k.csv", "t") for k in range(n)]
+
+
+def test_write_batch_sends_put_requests_to_the_table() -> None:
+    client = FakeDynamoClient()
+    batch = items(3)
+
+    left = DynamoInventory(client, TABLE).write_batch(batch)
+
+    assert list(left) == []
+    assert client.requests == [
+        {"RequestItems": {TABLE: [{"PutRequest": {"Item": i}} for i in batch]}}
+    ]
+
+
+def test_write_batch_returns_the_unprocessed_items() -> None:
+    batch = items(5)
+    unprocessed = {TABLE: [{"PutRequest": {"Item": batch[1]}}, {"PutRequest": {"Item": batch[4]}}]}
+    client = FakeDynamoClient([{"UnprocessedItems": unprocessed}])
+
+    left = DynamoInventory(client, TABLE).write_batch(batch)
+
+    assert list(left) == [batch[1], batch[4]]
+
+
+def test_write_batch_with_no_unprocessed_key_returns_nothing() -> None:
+    client = FakeDynamoClient([{}])
+
+    assert list(DynamoInventory(client, TABLE).write_batch(items(2))) == []
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"],
+)
+def test_throttling_errors_become_throttled(code: str) -> None:
+    client = FakeDynamoClient([client_error(code)])
+
+    with pytest.raises(Throttled) as raised:
+        DynamoInventory(client, TABLE).write_batch(items(1))
+
+    assert isinstance(raised.value.__cause__, ClientError)
+
+
+@pytest.mark.parametrize(
+    "code", ["ValidationException", "ResourceNotFoundException", "AccessDeniedException"]
+)
+def test_other_client_errors_propagate_unchanged(code: str) -> None:
+    client = FakeDynamoClient([client_error(code)])
+
+    with pytest.raises(ClientError) as raised:
+        DynamoInventory(client, TABLE).write_batch(items(1))
+
+    assert raised.value.response["Error"]["Code"] == code
+
+
+# --- S3Objects -----------------------------------------------------------------------------
+
+
+def test_s3_objects_read_returns_the_bytes() -> None:
+    objects = S3Objects(FakeS3Client({("b", "k.csv"): b"store,item,count\n"}))
+
+    assert objects.read("b", "k.csv") == b"store,item,count\n"
+
+
+@pytest.mark.parametrize("code", ["NoSuchKey", "404"])
+def test_s3_objects_read_returns_none_for_a_missing_object(code: str) -> None:
+    assert S3Objects(FakeS3Client({}, error=code)).read("b", "gone.csv") is None
+
+
+def test_s3_objects_read_propagates_other_errors() -> None:
+    with pytest.raises(ClientError):
+        S3Objects(FakeS3Client({}, error="AccessDenied")).read("b", "k.csv")
+
+
+# --- DynamoReceipts ------------------------------------------------------------------------
+
+
+def test_receipts_are_keyed_by_object_key_and_receipt_id_with_floats_as_decimals() -> None:
+    table = FakeResourceTable()
+    receipt = {
+        "object_key": "k.csv",
+        "receipt_id": "00AB",
+        "status": "loaded",
+        "reason": None,
+        "rows_written": 3,
+        "errors": [{"line": 2, "reason": "count is empty"}],
+        "duration_ms": 12.345,
+    }
+
+    DynamoReceipts(table).put(receipt)
+
+    assert table.items == [
+        {
+            config.ATTR_OBJECT_KEY: "k.csv",
+            config.ATTR_RECEIPT_ID: "00AB",
+            "status": "loaded",
+            "reason": None,
+            "rows_written": 3,
+            "errors": [{"line": 2, "reason": "count is empty"}],
+            "duration_ms": Decimal("12.345"),
+        }
+    ]
+    assert not any(isinstance(v, float) for v in table.items[0].values())
