@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             from harness.demo import run_demo
 
             outputs = up()
-            runs = run_demo(outputs, Console())
+            # Piped output (CI, a log file) gets rich's 80 columns by default: too narrow here.
+            runs = run_demo(outputs, Console(width=None if sys.stdout.isatty() else 120))
             console.print("The emulator is still running: explore it, then `make down`.")
             return 0 if all(r.receipt for r in runs) else 1
         elif args.command == "outputs":

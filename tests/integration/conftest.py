@@ -21,6 +21,22 @@ class Pipeline:
     inbox: observe.AlertInbox
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     uploaded: list[str] = field(default_factory=list)
+    dead_letters_before: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dead_letters_before = self.dead_letters()
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages waiting in each dead-letter queue (a reused emulator may hold old ones)."""
+        sqs = env.client("sqs")
+        return {
+            name: int(
+                sqs.get_queue_attributes(
+                    QueueUrl=self.outputs[name], AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]["ApproximateNumberOfMessages"]
+            )
+            for name in ("LoadInventoryFailuresQueueUrl", "CheckStockFailuresQueueUrl")
+        }
 
     def unique(self, name: str) -> str:
         """A name no other test (or earlier run on this emulator) uses."""
