@@ -12,10 +12,10 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo up down outputs test lint format unit infra-test integration simulate load bench clean
+.PHONY: help install demo up down outputs test lint format unit infra-test integration simulate simulate-bench load bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## create .venv and install the pinned Python and npm dependencies
 
@@ -63,8 +63,20 @@ integration: install ## integration tests only (starts the emulator and deploys 
 test: lint ## every test: lint, unit, infra, integration (CI runs this)
 	$(PY) -m pytest
 
-simulate: install ## generate, upload and verify a simulated run (issue #3, not built yet)
-	@echo "make simulate: the store simulator is not built yet (issue #3)" >&2; exit 2
+FILES ?= 300
+ROWS ?= 50
+SEED ?= 7
+MESSY ?= all=0.03
+SIM_DIR ?= runs/simulate-$(SEED)
+simulate: install ## generate, upload and verify a run (FILES=300 ROWS=50 SEED=7 MESSY=all=0.03 UPLOAD_ARGS=)
+	$(PY) -m harness up > /dev/null
+	rm -rf $(SIM_DIR)
+	$(PY) -m simulator generate --files $(FILES) --rows $(ROWS) --seed $(SEED) --messy $(MESSY) --out $(SIM_DIR)
+	$(PY) -m simulator upload $(SIM_DIR) $(UPLOAD_ARGS)
+	$(PY) -m simulator verify $(SIM_DIR)
+
+simulate-bench: install ## time generating 10,000 files x 50 rows (a benchmark, not a test)
+	$(PY) -m simulator.bench --files 10000 --rows 50
 
 load: install ## locust load test, SHAPE=steady|ramp|spike DURATION=s (issue #5, not built yet)
 	@echo "make load: the load harness is not built yet (issue #5)" >&2; exit 2

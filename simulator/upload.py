@@ -1,0 +1,208 @@
+"""Upload a generated run to the deployed bucket: bounded concurrency, paced, store by store.
+
+A store's snapshots must be applied in order, so a file is uploaded only once the previous
+file of the same store has its receipt. Files of different stores go concurrently.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from harness import env, observe
+from simulator.manifest import FileEntry, Manifest
+from simulator.state import Upload, UploadState
+
+RECEIPT_TIMEOUT_S = 120.0
+RECEIPT_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast to upload: a fixed rate, or one simulated day compressed into some minutes."""
+
+    files_per_s: float | None = None  # None: as fast as the concurrency allows
+
+    @classmethod
+    def compressed_day(cls, files_per_day: int, minutes: float) -> Pace:
+        return cls(files_per_s=files_per_day / (minutes * 60))
+
+    def describe(self) -> str:
+        return "unpaced" if self.files_per_s is None else f"{self.files_per_s:.2f} files/s"
+
+
+def _subscribe(topic_arn: str, name: str) -> tuple[str, str]:
+    """A durable SQS queue subscribed to NoStock, drained later by `verify`."""
+    sqs, sns = env.client("sqs"), env.client("sns")
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    subscription = sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return queue_url, subscription
+
+
+class Uploader:
+    """Uploads one run; `run()` returns the state that `verify` needs."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        manifest: Manifest,
+        outputs: dict[str, str],
+        pace: Pace,
+        concurrency: int,
+    ) -> None:
+        self.run_dir = run_dir
+        self.manifest = manifest
+        self.outputs = outputs
+        self.pace = pace
+        self.concurrency = concurrency
+        self._done = {f.key: threading.Event() for f in manifest.files}
+        self._previous: dict[str, str | None] = {}
+        last: dict[str, str] = {}
+        for entry in manifest.files:
+            self._previous[entry.key] = last.get(entry.store)
+            last[entry.store] = entry.key
+
+    def before_state(self) -> list[tuple[str, str, int]]:
+        rows: list[tuple[str, str, int]] = []
+        for store in self.manifest.stores:
+            rows += [
+                (s, i, c) for (s, i), c in observe.counts(self.outputs["TableName"], store).items()
+            ]
+        return rows
+
+    def _one(self, index: int, entry: FileEntry, start: float) -> Upload:
+        previous = self._previous[entry.key]
+        try:
+            if previous is not None:
+                self._done[previous].wait()
+            if self.pace.files_per_s:
+                delay = start + index / self.pace.files_per_s - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            body = (self.run_dir / entry.key).read_bytes()
+            # A key uploaded before already has receipts: wait for one more than it has now.
+            known = len(observe.receipts_for(self.outputs["ReceiptsTableName"], entry.key))
+            began = time.perf_counter()
+            env.client("s3").put_object(Bucket=self.outputs["BucketName"], Key=entry.key, Body=body)
+            put_ms = (time.perf_counter() - began) * 1000
+            receipt = self._await_receipt(entry.key, known)
+            ingest_ms = (time.perf_counter() - began) * 1000 if receipt else None
+            return Upload(entry.key, put_ms, ingest_ms, receipt.get("status") if receipt else None)
+        finally:
+            self._done[entry.key].set()
+
+    def _await_receipt(self, key: str, known: int) -> dict | None:
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        table = self.outputs["ReceiptsTableName"]
+        while time.monotonic() < deadline:
+            found = observe.receipts_for(table, key)
+            if len(found) > known:
+                return max(found, key=lambda r: r["receipt_id"])
+            time.sleep(RECEIPT_POLL_S)
+        return None
+
+    def run(self, on_done: Callable[[Upload], None]) -> UploadState:
+        queue_url, subscription = _subscribe(
+            self.outputs["TopicArn"], f"simulator-{self.manifest.seed}-{time.time_ns() % 10**9}"
+        )
+        state = UploadState(
+            endpoint=env.endpoint(),
+            queue_url=queue_url,
+            subscription_arn=subscription,
+            before=self.before_state(),
+        )
+        state.save(self.run_dir)  # so that verify can find the queue even if this is interrupted
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [
+                pool.submit(self._one, index, entry, start)
+                for index, entry in enumerate(self.manifest.files)
+            ]
+            for future in futures:
+                upload = future.result()
+                state.uploads.append(upload)
+                on_done(upload)
+        state.elapsed_s = time.perf_counter() - start
+        state.save(self.run_dir)
+        return state
+
+
+def upload_run(
+    run_dir: Path, outputs: dict[str, str], pace: Pace, concurrency: int, console: Console
+) -> UploadState:
+    """Upload with a progress bar, then print a summary table."""
+    manifest = Manifest.load(run_dir)
+    uploader = Uploader(run_dir, manifest, outputs, pace, concurrency)
+    columns = (
+        TextColumn("[bold]upload"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("upload", total=len(manifest.files), rate="")
+        started = time.perf_counter()
+
+        def advance(_: Upload) -> None:
+            done = progress.tasks[0].completed + 1
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, rate=f"{rate:.1f} files/s")
+
+        state = uploader.run(advance)
+    console.print(summary_table(manifest, state, pace, concurrency))
+    return state
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.0f}"
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return f"{q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f}"
+
+
+def summary_table(manifest: Manifest, state: UploadState, pace: Pace, concurrency: int) -> Table:
+    ingest = [u.ingest_ms for u in state.uploads if u.ingest_ms is not None]
+    rows = sum(f.expect.rows_written for f in manifest.files)
+    table = Table(title="Upload summary", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    statuses = [u.status for u in state.uploads]
+    table.add_row("files uploaded", str(len(state.uploads)))
+    table.add_row("receipts: loaded / rejected / none", f"{statuses.count('loaded')} / "
+                  f"{statuses.count('rejected')} / {statuses.count(None)}")  # fmt: skip
+    table.add_row("elapsed", f"{state.elapsed_s:.1f} s")
+    table.add_row("throughput", f"{len(state.uploads) / max(state.elapsed_s, 1e-9):.1f} files/s, "
+                  f"{rows / max(state.elapsed_s, 1e-9):.0f} rows/s")  # fmt: skip
+    table.add_row("pace, concurrency", f"{pace.describe()}, {concurrency}")
+    table.add_row("PUT ms p50 / p95 / p99", _percentiles([u.put_ms for u in state.uploads]))
+    table.add_row("upload -> receipt ms p50 / p95 / p99", _percentiles(ingest))
+    return table
