@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo up down outputs test lint format unit infra-test integration simulate simulate-bench load bench clean
+.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -60,8 +60,11 @@ infra-test: install ## template assertions and cdk-nag only
 integration: install ## integration tests only (starts the emulator and deploys if needed)
 	$(PY) -m pytest -m integration
 
-test: lint ## every test: lint, unit, infra, integration (CI runs this)
-	$(PY) -m pytest
+property: install ## hypothesis property tests, quick profile (HYPOTHESIS_PROFILE=dev)
+	HYPOTHESIS_PROFILE=dev $(PY) -m pytest property_tests
+
+test: lint ## every test: lint, unit, infra, integration, property (ci profile); CI runs this
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest
 
 FILES ?= 300
 ROWS ?= 50

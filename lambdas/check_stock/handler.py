@@ -21,7 +21,11 @@ from inventory import config
 settings = CheckSettings.from_env(os.environ)  # fails the cold start if a setting is missing
 logger = Logger(service=config.CHECK_SERVICE)
 metrics = Metrics(namespace=config.METRICS_NAMESPACE, service=config.CHECK_SERVICE)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# A batch in which every record failed is reported like any partial failure (all its records
+# in batchItemFailures); raising instead would make it a function error without a response.
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False
+)
 alerts = SnsAlerts(boto3.client("sns"), settings.topic_arn)
 
 

@@ -44,7 +44,8 @@ class Backoff:
     cap_s: float = 1.0
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        return rand() * min(self.cap_s, self.base_s * 2**attempt)
+        # 2**1024 overflows a float; an exponent that large is far past the cap anyway.
+        return rand() * min(self.cap_s, self.base_s * 2.0 ** min(attempt, 1000))
 
 
 def write_all(

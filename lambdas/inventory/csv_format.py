@@ -24,6 +24,10 @@ MAX_ITEM_BYTES = 1024  # DynamoDB sort key limit
 MAX_COUNT_DIGITS = 38  # DynamoDB number precision
 _DIGITS = re.compile(r"[0-9]+")
 _SIGNED_INTEGER = re.compile(r"[+-][0-9]+")
+# csv refuses a field over 128 Ki characters with an error that would reject the whole file;
+# such a field is one bad row (too long for a key). The file is in memory already, so a
+# higher limit costs nothing. (Process-wide, and only ever raised: 2**31 - 1 fits a C long.)
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 @dataclass(frozen=True)

@@ -220,14 +220,15 @@ def test_store_names_with_line_breaks_are_rejected(name: str) -> None:
     assert as_tuples(result) == [("Paris", "Figs", 1)]
 
 
-def test_a_field_too_large_for_csv_rejects_the_file_without_raising() -> None:
+def test_a_field_larger_than_the_csv_default_limit_rejects_only_its_row() -> None:
+    # csv's default field limit is 131,072 characters; one huge field must not cost the file.
     data = csv_bytes(HEADER, "s,i,1", '"' + "x" * 200_000 + '",i,1')
 
     result = parse_inventory(data)
 
-    assert not result.accepted
-    assert result.file_error is not None
-    assert "line 3" in result.file_error
+    assert result.accepted
+    assert [(r.store, r.item, r.count) for r in result.rows] == [("s", "i", 1)]
+    assert [(e.line, e.reason) for e in result.errors] == [(3, "store is longer than 2048 bytes")]
 
 
 # --- bad rows ------------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""Hypothesis profiles for the property tests, chosen by HYPOTHESIS_PROFILE (default `dev`).
+
+`dev` is quick feedback while editing (about 6 s in all); `ci`, what `make test` uses, looks
+harder but keeps the whole property suite under a minute on a 2-core machine (about 45 s).
+Neither has a deadline: these machines are noisy, and a slow example is not a wrong one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from inventory import config
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=500,
+    deadline=None,
+    print_blob=True,  # a failure in CI prints the blob that reproduces it
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:NoStock"
+CHECK_HANDLER = "check_stock.handler"
+
+
+@pytest.fixture(scope="module")
+def check_stock_handler() -> Iterator[ModuleType]:
+    """check_stock.handler after a cold start with its settings, and forgotten afterwards.
+
+    The module keeps a BatchProcessor and a publisher as module-level state, as in Lambda;
+    the tests replace the publisher per example, and their properties would show any state
+    carried from one invocation into the next.
+    """
+    saved = sys.modules.pop(CHECK_HANDLER, None)
+    with pytest.MonkeyPatch.context() as mp:
+        # Just enough for boto3 to build a client at import without touching the network.
+        mp.setenv(config.ENV_TOPIC_ARN, TOPIC_ARN)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ACCESS_KEY_ID", "test")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            mp.delenv(name, raising=False)
+        yield importlib.import_module(CHECK_HANDLER)
+    sys.modules.pop(CHECK_HANDLER, None)
+    if saved is not None:
+        sys.modules[CHECK_HANDLER] = saved

@@ -1,0 +1,99 @@
+"""Check-Stock's partial batch failures: exactly the records whose alert failed come back.
+
+The real handler (powertools BatchProcessor, process_partial_response) runs on stream
+records shaped like the Inventory table's (NEW_AND_OLD_IMAGES), with the module-level SNS
+publisher replaced by a fake that fails for the records hypothesis picks. Each example
+invokes the same imported module several times, as a warm Lambda would, so state carried
+from one invocation into the next would show.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from types import ModuleType
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from inventory import config
+from property_tests.fakes import FakeLambdaContext, FlakyPublisher, stream_record
+
+pytestmark = pytest.mark.property
+
+names = st.text(st.characters(codec="utf-8"), min_size=1, max_size=8)
+counts = st.one_of(st.none(), st.just(0), st.integers(1, 5), st.integers(1, 10**38 - 1))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stream record: an item's count before and after (None: absent), and if SNS fails."""
+
+    store: str
+    item: str
+    old: int | None
+    new: int | None
+    publish_fails: bool
+
+    @property
+    def alert_due(self) -> bool:
+        return self.new == 0 and self.old != 0  # becomes 0: new at 0, or from above 0
+
+
+changes = st.builds(Change, names, names, counts, counts, st.booleans()).filter(
+    lambda c: c.old is not None or c.new is not None
+)
+batches = st.lists(changes, min_size=1, max_size=12)
+
+
+def image(store: str, item: str, count: int | None, source_key: str) -> dict | None:
+    if count is None:
+        return None
+    return {
+        config.ATTR_STORE: {"S": store},
+        config.ATTR_ITEM: {"S": item},
+        config.ATTR_COUNT: {"N": str(count)},
+        config.ATTR_SOURCE_KEY: {"S": source_key},
+        config.ATTR_UPDATED_AT: {"S": "2026-01-05T10:00:00.000+00:00"},
+    }
+
+
+@given(invocations=st.lists(batches, min_size=1, max_size=3))
+# Bug 3: when every record of a batch failed (here its only one), the handler raised
+# BatchProcessingError ("All records failed processing") instead of returning them.
+@example(invocations=[[Change("Berlin", "Äpfel", None, 0, publish_fails=True)]])
+def test_batch_item_failures_name_exactly_the_records_that_failed_to_publish(
+    check_stock_handler: ModuleType, invocations: list[list[Change]]
+) -> None:
+    sequence = 10**20  # stream sequence numbers are long decimal strings
+    for number, batch in enumerate(invocations):
+        # Given a batch of stream records, the alerts of some of which SNS refuses
+        records, failing, due = [], set(), []
+        for change in batch:
+            sequence += 1
+            source_key = f"stores/{sequence}.csv"  # tells the publisher which record it is
+            old = image(change.store, change.item, change.old, f"stores/{sequence - 1}.csv")
+            new = image(change.store, change.item, change.new, source_key)
+            records.append(stream_record(old, new, str(sequence)))
+            if change.alert_due:
+                due.append((str(sequence), source_key, change.publish_fails))
+            if change.publish_fails:
+                failing.add(source_key)
+        publisher = FlakyPublisher(failing)
+
+        # When the handler processes the batch
+        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "No application metrics to publish")
+            mp.setattr(check_stock_handler, "alerts", publisher)
+            response = check_stock_handler.lambda_handler(
+                {"Records": records}, FakeLambdaContext(aws_request_id=f"req-{number}")
+            )
+
+        # Then batchItemFailures names exactly the records whose publish failed, in order,
+        # and every other due alert was published once
+        assert response == {
+            "batchItemFailures": [{"itemIdentifier": seq} for seq, _, fails in due if fails]
+        }
+        assert publisher.attempts == [key for _, key, _ in due]
+        assert [a.source_key for a in publisher.sent] == [key for _, key, fails in due if not fails]
