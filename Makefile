@@ -81,11 +81,15 @@ simulate: install ## generate, upload and verify a run (FILES=300 ROWS=50 SEED=7
 simulate-bench: install ## time generating 10,000 files x 50 rows (a benchmark, not a test)
 	$(PY) -m simulator.bench --files 10000 --rows 50
 
-load: install ## locust load test, SHAPE=steady|ramp|spike DURATION=s (issue #5, not built yet)
-	@echo "make load: the load harness is not built yet (issue #5)" >&2; exit 2
+SHAPE ?= steady
+DURATION ?= 180
+SPEEDUP ?= 100
+LOAD_ARGS ?=
+load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= LOAD_ARGS=)
+	$(PY) -m loadtests run --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(LOAD_ARGS)
 
-bench: install ## side-by-side benchmark (issue #5, not built yet)
-	@echo "make bench: the benchmark is not built yet (issue #5)" >&2; exit 2
+bench: install ## ours vs the lab-style baseline vs raw writes vs csv.reader; writes reports/latest/bench.json
+	$(PY) -m loadtests.bench $(BENCH_ARGS)
 
 clean: down ## remove build output and the emulator's state (keeps .venv and node_modules)
 	rm -rf cdk.out .emulator/logs .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -116,11 +117,23 @@ def _emulator_environment() -> dict[str, str]:
     return environ
 
 
+def port_in_use() -> bool:
+    """Whether something listens on the endpoint's port (a busy emulator may answer slowly)."""
+    with socket.socket() as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(("127.0.0.1", env.endpoint_port())) == 0
+
+
 def start() -> bool:
     """Start MiniStack unless something already answers; return True if we started it."""
-    if is_healthy():
+    if is_healthy() or (port_in_use() and is_healthy(timeout=15.0)):
         print(f"An emulator is already answering at {env.endpoint()}; using it.")
         return False
+    if port_in_use():
+        raise EmulatorError(
+            f"Port {env.endpoint_port()} is taken but {health_url()} does not answer; "
+            "stop whatever listens there or set AWS_ENDPOINT_URL to another port"
+        )
     python = ensure_venv()
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with LOG_FILE.open("ab") as log:
@@ -129,7 +142,6 @@ def start() -> bool:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=_emulator_environment(), cwd=STATE_DIR, start_new_session=True,
         )  # fmt: skip
-    PID_FILE.write_text(str(process.pid))
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -137,10 +149,12 @@ def start() -> bool:
                 f"MiniStack exited with code {process.returncode}; see {LOG_FILE.relative_to(ROOT)}"
             )
         if is_healthy():
+            # Only a healthy emulator is recorded, so `stop` never targets a failed start.
+            PID_FILE.write_text(str(process.pid))
             print(f"MiniStack is up at {env.endpoint()} (logs: {LOG_FILE.relative_to(ROOT)})")
             return True
         time.sleep(0.2)
-    stop()
+    os.killpg(process.pid, signal.SIGKILL)
     raise EmulatorError(f"MiniStack did not become healthy in {HEALTH_TIMEOUT_S:.0f} s")
 
 

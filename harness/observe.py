@@ -79,6 +79,35 @@ def counts(table: str, store: str | None = None) -> dict[tuple[str, str], int]:
     return result
 
 
+def receive_alerts(queue_url: str, wait_s: int = 1) -> list[dict[str, Any]]:
+    """One long poll of a queue subscribed to NoStock (raw delivery); the messages are deleted.
+
+    Each returned body is the alert's JSON, plus `_store_attribute`: the SNS message attribute
+    `store` as the subscriber saw it.
+    """
+    sqs = env.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=wait_s,
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    bodies = []
+    for message in messages:
+        body = json.loads(message["Body"])
+        attribute = message.get("MessageAttributes", {}).get(config.ALERT_ATTRIBUTE_STORE, {})
+        body["_store_attribute"] = attribute.get("StringValue")
+        bodies.append(body)
+    if messages:
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+    return bodies
+
+
 @dataclass
 class Alert:
     """One NoStock message as a subscriber received it."""
@@ -135,32 +164,11 @@ class AlertInbox:
         env.client("sqs").delete_queue(QueueUrl=self.queue_url)
 
     def _drain(self) -> None:
-        sqs = env.client("sqs")
         while not self._stop.is_set():
-            response = sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                MessageAttributeNames=["All"],
-            )
+            bodies = receive_alerts(self.queue_url)
             now = time.perf_counter()
-            messages = response.get("Messages", [])
             with self._lock:
-                for message in messages:
-                    attribute = message.get("MessageAttributes", {}).get(
-                        config.ALERT_ATTRIBUTE_STORE, {}
-                    )
-                    self.alerts.append(
-                        Alert(json.loads(message["Body"]), attribute.get("StringValue"), now)
-                    )
-            if messages:
-                sqs.delete_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(messages)
-                    ],
-                )
+                self.alerts += [Alert(b, b.pop("_store_attribute"), now) for b in bodies]
 
     def snapshot(self) -> list[Alert]:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Deploy InventoryStack with the CDK CLI and read its outputs."""
+"""Deploy InventoryStack (or its lab-style baseline variant) with the CDK CLI; read outputs."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 from harness import env
+from infra import variants
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 BIN = ROOT / "node_modules" / ".bin"
-STACK_NAME = "InventoryStack"
+STACK_NAME = variants.stack_name(variants.OURS)
 REQUIRED_OUTPUTS = ("BucketName", "TableName", "TopicArn")
 # jsii warns loudly on Node 20; the CLI pins are tested on it, so keep the output readable.
 QUIET_JSII = {
@@ -44,23 +45,38 @@ def _cli(*args: str, tool: str = "cdklocal") -> str:
     return result.stdout + result.stderr
 
 
-def deploy_local() -> dict[str, str]:
-    """cdklocal bootstrap + deploy to the emulator at AWS_ENDPOINT_URL; return the outputs."""
+def stack_name(variant: str = variants.DEFAULT_VARIANT) -> str:
+    """The stack a variant deploys as: InventoryStack (ours) or InventoryBaselineStack."""
+    return variants.stack_name(variant)
+
+
+def _cloud_assembly(variant: str) -> str:
+    # Each variant synthesizes into its own folder: the CDK CLI locks the folder it reads, so
+    # one shared cdk.out would make two deploys at once (ours and the baseline) refuse to run.
+    return "../cdk.out" if variant == variants.DEFAULT_VARIANT else f"../cdk.out/{variant}"
+
+
+def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> dict[str, str]:
+    """cdklocal bootstrap + deploy one variant to the emulator at AWS_ENDPOINT_URL; its outputs."""
+    name = stack_name(variant)  # an unknown variant fails here, before any CLI runs
     env.use_emulator_defaults()
     started = time.perf_counter()
     account = env.client("sts").get_caller_identity()["Account"]
     region = os.environ["AWS_DEFAULT_REGION"]
     _cli("bootstrap", f"aws://{account}/{region}", "--quiet")
-    _cli("deploy", STACK_NAME, "--require-approval", "never", "--progress", "events")
-    print(f"Deployed {STACK_NAME} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
-    return outputs()
+    _cli(
+        "deploy", name, "--require-approval", "never", "--progress", "events",
+        "--context", f"{variants.CONTEXT_KEY}={variant}", "--output", _cloud_assembly(variant),
+    )  # fmt: skip
+    print(f"Deployed {name} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
+    return outputs(name)
 
 
-def outputs() -> dict[str, str]:
-    """The stack's CloudFormation outputs, from whichever endpoint the SDK is pointed at."""
-    stacks = env.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"]
+def outputs(stack_name: str = STACK_NAME) -> dict[str, str]:
+    """A stack's CloudFormation outputs, from whichever endpoint the SDK is pointed at."""
+    stacks = env.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
     found = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [name for name in REQUIRED_OUTPUTS if name not in found]
     if missing:
-        raise DeployError(f"{STACK_NAME} has no output(s) {', '.join(missing)}")
+        raise DeployError(f"{stack_name} has no output(s) {', '.join(missing)}")
     return found

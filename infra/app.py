@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""The CDK app: `cdk deploy` (AWS) and `cdklocal deploy` (emulator) synthesize this."""
+"""The CDK app: `cdk deploy` (AWS) and `cdklocal deploy` (emulator) synthesize this.
+
+`-c variant=baseline` synthesizes the same stack with the lab-style functions instead of ours,
+as InventoryBaselineStack (infra/variants.py); without it, InventoryStack with ours.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
 import aws_cdk as cdk  # noqa: E402
 
-from infra import nag  # noqa: E402
+from infra import nag, variants  # noqa: E402
 from infra.inventory_stack import InventoryStack  # noqa: E402
 
-STACK_NAME = "InventoryStack"
-
 app = cdk.App()
-stack = InventoryStack(app, STACK_NAME)
-nag.check(app, stack)
+variant = str(app.node.try_get_context(variants.CONTEXT_KEY) or variants.DEFAULT_VARIANT)
+try:
+    stack_name = variants.stack_name(variant)
+except variants.UnknownVariantError as exc:
+    sys.exit(f"error: {exc}")
+stack = InventoryStack(app, stack_name, variant=variant)
+nag.check(app, stack, variant)
 app.synth()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -15,12 +18,44 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import variants
 from infra.bundling import function_code
 from inventory import config
 
 # A runtime current on AWS; the embedded emulator runs its Lambdas on the same Python.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+NO_STOCK_FILTER = lambda_.FilterCriteria.filter(
+    {"dynamodb": {"NewImage": {config.ATTR_COUNT: {"N": lambda_.FilterRule.is_equal("0")}}}}
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The function code and stream view one deployment runs; everything else is shared."""
+
+    loader_handler: str  # "<package>.<module>.lambda_handler"; the package is bundled
+    checker_handler: str
+    stream_view: dynamodb.StreamViewType
+    # The lab's checker finds NoStock by name with list_topics, and never reports partial
+    # batch failures; ours gets the ARN and reports each failed record.
+    lab_style: bool = False
+
+
+VARIANTS = {
+    variants.OURS: Variant(
+        loader_handler="load_inventory.handler.lambda_handler",
+        checker_handler="check_stock.handler.lambda_handler",
+        stream_view=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    ),
+    # The original lab, the "before" of `make bench`: lambdas/baseline/.
+    variants.BASELINE: Variant(
+        loader_handler="baseline.load_inventory.lambda_handler",
+        checker_handler="baseline.check_stock.lambda_handler",
+        stream_view=dynamodb.StreamViewType.NEW_IMAGE,
+        lab_style=True,
+    ),
+}
 
 
 def failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
@@ -35,14 +70,17 @@ def failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
 
 
 class PipelineFunction(Construct):
-    """A Python function from `lambdas/<package>`, with its own log group and retention."""
+    """A Python function from `lambdas/<package>`, with its own log group and retention.
+
+    `handler` is `<package>.<module>.lambda_handler`; the asset holds that package and the domain.
+    """
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        package: str,
+        handler: str,
         description: str,
         environment: dict[str, str],
         timeout: Duration,
@@ -57,8 +95,8 @@ class PipelineFunction(Construct):
             self,
             "Function",
             runtime=RUNTIME,
-            handler=f"{package}.handler.lambda_handler",
-            code=function_code(package, RUNTIME),
+            handler=handler,
+            code=function_code(handler.split(".", 1)[0], RUNTIME),
             description=description,
             environment={"POWERTOOLS_LOG_LEVEL": "INFO", **environment},
             timeout=timeout,
@@ -71,9 +109,20 @@ class PipelineFunction(Construct):
 
 
 class InventoryStack(Stack):
-    """The whole pipeline as one stack; the same template deploys to the emulator and AWS."""
+    """The whole pipeline as one stack; the same template deploys to the emulator and AWS.
 
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+    `variant` picks the function code (infra/variants.py): ours, or the lab-style baseline.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        variant: str = variants.DEFAULT_VARIANT,
+        **kwargs: object,
+    ) -> None:
+        spec = VARIANTS[variants.check_variant(variant)]
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
 
         access_logs = s3.Bucket(
@@ -103,7 +152,7 @@ class InventoryStack(Stack):
             ),
             sort_key=dynamodb.Attribute(name=config.ATTR_ITEM, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            stream=spec.stream_view,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
@@ -139,7 +188,7 @@ class InventoryStack(Stack):
         loader = PipelineFunction(
             self,
             "LoadInventory",
-            package="load_inventory",
+            handler=spec.loader_handler,
             description="Loads an uploaded inventory CSV into the Inventory table",
             environment={
                 config.ENV_TABLE_NAME: table.table_name,
@@ -158,13 +207,22 @@ class InventoryStack(Stack):
         checker = PipelineFunction(
             self,
             "CheckStock",
-            package="check_stock",
+            handler=spec.checker_handler,
             description="Publishes NoStock when an item's count becomes 0",
-            environment={config.ENV_TOPIC_ARN: topic.topic_arn},
+            environment=(
+                {config.ENV_TOPIC_NAME: topic.topic_name}
+                if spec.lab_style
+                else {config.ENV_TOPIC_ARN: topic.topic_arn}
+            ),
             timeout=Duration.seconds(30),
             memory_size=512,
         ).function
         topic.grant_publish(checker)
+        if spec.lab_style:
+            # ListTopics has no resource to scope it to (infra/nag.py says so too).
+            checker.add_to_role_policy(
+                iam.PolicyStatement(actions=["sns:ListTopics"], resources=["*"])
+            )
         checker.add_event_source(
             sources.DynamoEventSource(
                 table,
@@ -172,8 +230,12 @@ class InventoryStack(Stack):
                 batch_size=100,
                 bisect_batch_on_error=True,
                 retry_attempts=3,
-                report_batch_item_failures=True,
+                report_batch_item_failures=not spec.lab_style,
                 on_failure=sources.SqsDlq(check_failures),
+                # Only changes that leave an item at 0 can be due an alert; the rest never
+                # invoke Check-Stock (fewer invocations, lower cost, less contention). The
+                # lab-style baseline gets every record, as the lab did.
+                filters=[] if spec.lab_style else [NO_STOCK_FILTER],
             )
         )
 

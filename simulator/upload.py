@@ -47,7 +47,7 @@ class Pace:
         return "unpaced" if self.files_per_s is None else f"{self.files_per_s:.2f} files/s"
 
 
-def _subscribe(topic_arn: str, name: str) -> tuple[str, str]:
+def subscribe_queue(topic_arn: str, name: str) -> tuple[str, str]:
     """A durable SQS queue subscribed to NoStock, drained later by `verify`."""
     sqs, sns = env.client("sqs"), env.client("sns")
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -127,7 +127,7 @@ class Uploader:
         return None
 
     def run(self, on_done: Callable[[Upload], None]) -> UploadState:
-        queue_url, subscription = _subscribe(
+        queue_url, subscription = subscribe_queue(
             self.outputs["TopicArn"], f"simulator-{self.manifest.seed}-{time.time_ns() % 10**9}"
         )
         state = UploadState(

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import env, observe
-from inventory import config
 from inventory.receipts import MAX_ERRORS_KEPT
 from simulator.manifest import Manifest
 from simulator.state import UploadState
@@ -73,36 +72,18 @@ def collect_alerts(
     received = (
         [json.loads(line) for line in path.read_text("utf-8").splitlines()] if path.exists() else []
     )
-    sqs = env.client("sqs")
     deadline = time.monotonic() + timeout_s
     last_message = time.monotonic()
     with path.open("a", encoding="utf-8") as sink:
         while time.monotonic() < deadline:
             if len(received) >= expected and time.monotonic() - last_message >= quiet_s:
                 break
-            messages = sqs.receive_message(
-                QueueUrl=state.queue_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            for message in messages:
-                body = json.loads(message["Body"])
-                attribute = message.get("MessageAttributes", {}).get(
-                    config.ALERT_ATTRIBUTE_STORE, {}
-                )
-                body["_store_attribute"] = attribute.get("StringValue")
+            bodies = observe.receive_alerts(state.queue_url)
+            for body in bodies:
                 received.append(body)
                 sink.write(json.dumps(body, ensure_ascii=False) + "\n")
-            if messages:
+            if bodies:
                 last_message = time.monotonic()
-                sqs.delete_message_batch(
-                    QueueUrl=state.queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(messages)
-                    ],
-                )
     return received
 
 

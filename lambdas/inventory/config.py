@@ -4,6 +4,8 @@
 ENV_TABLE_NAME = "TABLE_NAME"
 ENV_RECEIPTS_TABLE_NAME = "RECEIPTS_TABLE_NAME"
 ENV_TOPIC_ARN = "TOPIC_ARN"
+# The lab-style baseline finds its topic by name (list_topics), as the original lab did.
+ENV_TOPIC_NAME = "TOPIC_NAME"
 
 # Inventory table attributes.
 ATTR_STORE = "Store"

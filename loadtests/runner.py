@@ -1,0 +1,224 @@
+"""The headless runner: locust as a library, driving the deployed pipeline, then the reports.
+
+Import this module before boto3 is used: locust monkey-patches the standard library (gevent).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
+from locust.env import Environment
+from locust.html import get_html_report
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
+from rich.console import Console
+
+from harness import env, observe
+from loadtests import report
+from loadtests.accounting import account
+from loadtests.measured_cost import projection
+from loadtests.shapes import SLO_MS, PacedShape, RampShape, SpikeShape, SteadyShape
+from loadtests.source import FileSource
+from loadtests.tracker import Tracker
+from loadtests.users import StoreUploader
+from simulator.upload import subscribe_queue
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunOptions:
+    """What to run, for how long, and where the reports go."""
+
+    shape: str = "steady"
+    duration_s: float = 120.0
+    speedup: float = 100.0  # steady: multiples of the seed's 10,000 files/day
+    rows: int = 50
+    seed: int | None = None
+    reports: Path = ROOT / "reports"
+    ramp_start: float = 2.0
+    ramp_factor: float = 1.5
+    ramp_step_s: float = 20.0
+    spike_base: float = 1.0
+    spike_peak: float = 20.0
+    spike_s: float = 10.0
+    label: str = ""
+
+
+def make_shape(options: RunOptions) -> PacedShape:
+    if options.shape == "steady":
+        return SteadyShape(options.duration_s, options.speedup)
+    if options.shape == "ramp":
+        return RampShape(
+            options.duration_s, options.ramp_start, options.ramp_factor, options.ramp_step_s
+        )
+    if options.shape == "spike":
+        return SpikeShape(
+            options.duration_s, options.spike_base, options.spike_peak, options.spike_s
+        )
+    raise ValueError(f"unknown shape {options.shape!r}: choose steady, ramp or spike")
+
+
+def files_needed(shape: PacedShape, duration_s: float) -> int:
+    """An upper bound on the files the shape can upload, so they are generated up front."""
+    total, t = 0.0, 0.0
+    while t < duration_s:
+        total += (shape.rate_at(t) or 0.0) * 1.0
+        t += 1.0
+    return max(10, math.ceil(total * 1.1) + 10)
+
+
+def judge_ramp(shape: RampShape, tracker: Tracker, started: float) -> None:
+    """At the end of each step, decide whether it held: p99 ingest <= SLO and no errors."""
+    for step in shape.steps:
+        gevent.sleep(max(0.0, started + step.end_s + 1.0 - time.time()))
+        in_step = [
+            f for f in tracker.files.values() if step.start_s <= f.started_at - started < step.end_s
+        ]
+        step.files = len(in_step)
+        latencies = [f.ingest_ms if f.ingest_ms is not None else math.inf for f in in_step]
+        step.errors = sum(1 for f in in_step if f.error)
+        p99 = report.percentile(latencies, 99) if latencies else None
+        # A file still without a receipt counts as slower than any SLO (JSON has no infinity).
+        step.ingest_p99_ms = None if p99 is None or math.isinf(p99) else round(p99, 1)
+        step.unfinished = sum(1 for f in in_step if f.ingest_ms is None)
+        step.held = bool(in_step) and step.errors == 0 and p99 is not None and p99 <= SLO_MS
+        if not step.held:
+            shape.broken = True
+            return
+
+
+def warm_up(outputs: dict[str, str], files: int = 8) -> None:
+    """Upload a few tiny files at once and wait for them, so the run starts with warm workers.
+
+    Each has an item that goes to 0, so Check-Stock and SNS are warmed too. Not measured.
+    """
+    prefix = f"warmup/{uuid.uuid4().hex[:8]}"
+    keys = [f"{prefix}/{n}.csv" for n in range(files)]
+    s3 = env.client("s3")
+    for n, key in enumerate(keys):
+        body = f"store,item,count\nwarmup-{prefix},item-{n},0\n".encode()
+        gevent.spawn(s3.put_object, Bucket=outputs["BucketName"], Key=key, Body=body)
+    gevent.joinall(
+        [gevent.spawn(observe.wait_for_receipts, outputs["ReceiptsTableName"], k) for k in keys],
+        timeout=120,
+    )
+
+
+def run(options: RunOptions, outputs: dict[str, str], console: Console) -> Path:
+    """One load run; returns its report folder (also linked as reports/latest)."""
+    run_id = (
+        time.strftime("%Y%m%d-%H%M%S")
+        + f"-{options.shape}"
+        + (f"-{options.label}" if options.label else "")
+    )
+    out = options.reports / run_id
+    out.mkdir(parents=True, exist_ok=False)
+    seed = options.seed if options.seed is not None else uuid.uuid4().int % 10**9
+    shape = make_shape(options)
+    workdir = Path(tempfile.mkdtemp(prefix="load-files-"))
+    try:
+        console.print(f"[bold]{run_id}[/]: generating files (seed {seed}) ...")
+        source = FileSource.create(
+            workdir, f"load/{run_id}", files_needed(shape, options.duration_s), options.rows, seed
+        )
+        before = {}
+        for store in source.manifest.stores:
+            before.update(observe.counts(outputs["TableName"], store))
+        source.start_from(before)
+        console.print("warming up the functions (not measured) ...")
+        warm_up(outputs)
+        queue_url, subscription = subscribe_queue(
+            outputs["TopicArn"], f"load-{uuid.uuid4().hex[:12]}"
+        )
+        # stop_timeout: a user finishes the upload it started before the run stops.
+        environment = Environment(user_classes=[StoreUploader], shape_class=shape, stop_timeout=30)
+        tracker = Tracker(environment, outputs, queue_url)
+        StoreUploader.source = source
+        StoreUploader.tracker = tracker
+        StoreUploader.bucket = outputs["BucketName"]
+        runner = environment.create_local_runner()
+        csv_writer = StatsCSVFileWriter(
+            environment, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
+        )
+        greenlets = [gevent.spawn(csv_writer), gevent.spawn(stats_history, runner)]
+        started = time.time()
+        if isinstance(shape, RampShape):
+            greenlets.append(gevent.spawn(judge_ramp, shape, tracker, started))
+        console.print(
+            f"running {options.shape} for up to {options.duration_s:.0f} s "
+            f"against {env.endpoint()} ..."
+        )
+        runner.start_shape()
+        shape_greenlet = runner.shape_greenlet
+        if shape_greenlet is not None:
+            shape_greenlet.join()  # ends when the shape returns None (or the files run out)
+        runner.quit()
+        ended = time.time()
+        console.print("load finished; waiting for the last receipts and alerts ...")
+        tracker.settle(timeout_s=240.0)
+        for greenlet in greenlets:
+            greenlet.kill()
+        csv_writer.stats_history_flush()
+        (out / "locust.html").write_text(get_html_report(environment), "utf-8")
+        records = tracker.records()
+        (out / "files.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8"
+        )
+        accounting = account(
+            list(tracker.files.values()),
+            workdir,
+            f"load/{run_id}",
+            before,
+            tracker.alerts_received,
+            outputs,
+        )
+        env.client("sns").unsubscribe(SubscriptionArn=subscription)
+        env.client("sqs").delete_queue(QueueUrl=queue_url)
+        summary = report.summarize(
+            run_id=run_id,
+            options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+            | {"seed": seed},
+            records=records,
+            started=started,
+            ended=ended,
+            accounting=accounting.as_dict(),
+            endpoint=env.endpoint(),
+            errors=_errors(environment),
+            ramp=[asdict(s) for s in shape.steps] if isinstance(shape, RampShape) else None,
+            outputs=outputs,
+        )
+        try:
+            summary["cost"] = projection(records, outputs, started, time.time())
+        except Exception as exc:  # a projection must never lose the run's results
+            summary["cost"] = {"error": f"cost projection failed: {exc}"}
+        (out / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False), "utf-8"
+        )
+        report.write_html(out, summary, records)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    latest = options.reports / "latest"
+    if latest.is_symlink() or latest.exists():
+        if latest.is_symlink():
+            latest.unlink()
+        else:
+            shutil.rmtree(latest)
+    latest.symlink_to(out.name, target_is_directory=True)
+    return out
+
+
+def _errors(environment: Any) -> dict[str, int]:
+    return {
+        f"{e.method} {e.name}: {e.error}": e.occurrences
+        for e in environment.runner.stats.errors.values()
+    }

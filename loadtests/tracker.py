@@ -1,0 +1,154 @@
+"""Times every file through the pipeline and reports each step to locust as a request.
+
+Three request types appear in locust's stats, CSV and HTML:
+- `S3` / `PUT`: the upload itself;
+- `INGEST` / `receipt`: from the start of the PUT until the file's receipt is visible (the
+  receipt is written after the rows, so the rows are visible too);
+- `ALERT` / `NoStock`: from the start of the PUT until each expected NoStock message arrives
+  in an SQS queue subscribed to the topic, matched to its file by `source_key`.
+
+Observation cost: one consistent Query on the receipts table per pending file every
+RECEIPT_POLL_S, plus one SQS long poll at a time. At 50 ms latency that is about three
+small reads per file, against the pipeline's own dozen or so calls per file.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from harness import observe
+
+RECEIPT_POLL_S = 0.01
+RECEIPT_TIMEOUT_S = 300.0
+
+
+@dataclass
+class FileTiming:
+    """Everything measured about one uploaded file (times in ms from the start of its PUT)."""
+
+    key: str
+    store: str
+    rows: int
+    expected_alerts: int
+    started_at: float  # wall clock (epoch seconds) at the start of the PUT
+    put_ms: float | None = None
+    ingest_ms: float | None = None
+    status: str | None = None
+    duration_ms: float | None = None  # the loader's own measure, from the receipt
+    alert_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+    bytes: int = 0
+
+
+class Tracker:
+    """Follows uploads until their receipts and alerts are seen; fires locust request events."""
+
+    def __init__(self, environment: Any, outputs: dict[str, str], alert_queue_url: str) -> None:
+        self.environment = environment
+        self.outputs = outputs
+        self.queue_url = alert_queue_url
+        self.files: dict[str, FileTiming] = {}
+        self._clock: dict[str, float] = {}  # key -> perf_counter at the start of the PUT
+        self._ingested: dict[str, Event] = {}
+        self._unmatched_alerts: list[dict[str, Any]] = []
+        self.alerts_received: list[dict[str, Any]] = []
+        self._stopping = False
+        self._alerts = gevent.spawn(self._drain_alerts)
+
+    # -- called by users -------------------------------------------------------------------
+    def started(self, key: str, store: str, rows: int, expected_alerts: int, size: int) -> None:
+        self._clock[key] = time.perf_counter()
+        self._ingested[key] = Event()
+        self.files[key] = FileTiming(key, store, rows, expected_alerts, time.time(), bytes=size)
+
+    def put_done(self, key: str, error: Exception | None) -> None:
+        timing = self.files[key]
+        timing.put_ms = (time.perf_counter() - self._clock[key]) * 1000
+        if error is not None:
+            timing.error = f"PUT failed: {error}"
+            self._ingested[key].set()
+            return
+        gevent.spawn(self._await_receipt, key)
+
+    def wait_ingested(self, key: str | None, timeout_s: float = RECEIPT_TIMEOUT_S) -> None:
+        """Block this user until the given file (a store's previous one) is ingested."""
+        if key is not None and key in self._ingested:
+            self._ingested[key].wait(timeout_s)
+
+    # -- observers -------------------------------------------------------------------------
+    def _fire(self, kind: str, name: str, ms: float, error: str | None = None) -> None:
+        self.environment.events.request.fire(
+            request_type=kind,
+            name=name,
+            response_time=ms,
+            response_length=0,
+            exception=RuntimeError(error) if error else None,
+            context={},
+        )
+
+    def _await_receipt(self, key: str) -> None:
+        timing = self.files[key]
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        table = self.outputs["ReceiptsTableName"]
+        try:
+            while time.monotonic() < deadline:
+                found = observe.receipts_for(table, key)
+                if found:
+                    timing.ingest_ms = (time.perf_counter() - self._clock[key]) * 1000
+                    timing.status = found[-1]["status"]
+                    timing.duration_ms = float(found[-1]["duration_ms"])
+                    self._fire("INGEST", "receipt", timing.ingest_ms)
+                    return
+                gevent.sleep(RECEIPT_POLL_S)
+            timing.error = f"no receipt within {RECEIPT_TIMEOUT_S:.0f} s"
+            self._fire("INGEST", "receipt", RECEIPT_TIMEOUT_S * 1000, timing.error)
+        finally:
+            self._ingested[key].set()
+
+    def _drain_alerts(self) -> None:
+        while not self._stopping:
+            try:
+                bodies = observe.receive_alerts(self.queue_url)
+            except Exception as exc:  # the emulator may be going away at the very end
+                if self._stopping:
+                    return
+                self._fire("ALERT", "receive", 0, f"receive_message failed: {exc}")
+                gevent.sleep(0.5)
+                continue
+            now = time.perf_counter()
+            for body in bodies:
+                self.alerts_received.append(body)
+                key = body.get("source_key")
+                if key in self.files:
+                    ms = (now - self._clock[key]) * 1000
+                    self.files[key].alert_ms.append(ms)
+                    self._fire("ALERT", "NoStock", ms)
+                else:
+                    self._unmatched_alerts.append(body)
+
+    # -- end of run ------------------------------------------------------------------------
+    def settle(self, timeout_s: float = 60.0, quiet_s: float = 3.0) -> None:
+        """Wait for outstanding receipts and expected alerts (bounded), then stop observing."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pending = [k for k, e in self._ingested.items() if not e.is_set()]
+            # Per file: a stack that sends duplicates must not end the wait for another's alerts.
+            short = [t for t in self.files.values() if len(t.alert_ms) < t.expected_alerts]
+            if not pending and not short:
+                break
+            gevent.sleep(0.2)
+        gevent.sleep(quiet_s)  # a duplicate alert would arrive within this window
+        self._stopping = True
+        self._alerts.join(timeout=5)
+
+    @property
+    def unmatched_alerts(self) -> list[dict[str, Any]]:
+        return list(self._unmatched_alerts)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [asdict(t) for t in self.files.values()]

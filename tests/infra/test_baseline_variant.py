@@ -1,0 +1,251 @@
+"""`-c variant=baseline`: the same stack with the lab-style functions, as InventoryBaselineStack.
+
+The baseline is the "before" that `make bench` measures against: lambdas/baseline/, a NEW_IMAGE
+stream, the topic found by name. Everything else (storage, wiring, outputs) stays the same,
+and the default variant is still ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from harness import stack as harness_stack
+from infra import nag, variants
+from infra.bundling import PipBundler, source_hash
+from infra.inventory_stack import RUNTIME, InventoryStack
+from inventory import config
+
+pytestmark = pytest.mark.infra
+
+BASELINE_LOADER = "baseline.load_inventory.lambda_handler"
+BASELINE_CHECKER = "baseline.check_stock.lambda_handler"
+OUR_LOADER = "load_inventory.handler.lambda_handler"
+OUR_CHECKER = "check_stock.handler.lambda_handler"
+OUTPUTS = {
+    "BucketName",
+    "TableName",
+    "TopicArn",
+    "ReceiptsTableName",
+    "LoadInventoryFunctionName",
+    "CheckStockFunctionName",
+    "LoadInventoryFailuresQueueUrl",
+    "CheckStockFailuresQueueUrl",
+}
+
+
+def synthesize(outdir: Path, context: dict[str, Any], variant: str | None) -> Template:
+    app = cdk.App(context=context, outdir=str(outdir))
+    if variant is None:
+        return Template.from_stack(InventoryStack(app, variants.stack_name()))
+    return Template.from_stack(InventoryStack(app, variants.stack_name(variant), variant=variant))
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> Template:
+    """The baseline variant's template, synthesized once."""
+    return synthesize(tmp_path_factory.mktemp("baseline.out"), cdk_context, variants.BASELINE)
+
+
+def resource(template: Template, kind: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(kind, {"Properties": props})
+    assert len(found) == 1, f"expected one {kind} matching {props}, found {list(found)}"
+    ((logical_id, body),) = found.items()
+    return logical_id, dict(body["Properties"])
+
+
+def handlers(template: Template) -> set[str]:
+    functions = template.find_resources("AWS::Lambda::Function").values()
+    return {f["Properties"]["Handler"] for f in functions if "Handler" in f["Properties"]}
+
+
+def stream_view(template: Template) -> str:
+    _, table = resource(template, "AWS::DynamoDB::Table", {"StreamSpecification": {}})
+    return str(table["StreamSpecification"]["StreamViewType"])
+
+
+def checker_statements(template: Template, handler: str) -> list[dict[str, Any]]:
+    role = resource(template, "AWS::Lambda::Function", {"Handler": handler})[1]["Role"]
+    role_id = role["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def granted(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The Allow statements naming this action (minimizePolicies may merge statements)."""
+    return [
+        s
+        for s in statements
+        if s["Effect"] == "Allow"
+        and action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+
+
+def event_source(template: Template, handler: str) -> dict[str, Any]:
+    function_id = resource(template, "AWS::Lambda::Function", {"Handler": handler})[0]
+    return resource(
+        template, "AWS::Lambda::EventSourceMapping", {"FunctionName": {"Ref": function_id}}
+    )[1]
+
+
+# --- the baseline template ---
+
+
+def test_baseline_runs_the_lab_style_handlers_in_place_of_ours(baseline: Template) -> None:
+    assert {BASELINE_LOADER, BASELINE_CHECKER} <= handlers(baseline)
+    assert not {OUR_LOADER, OUR_CHECKER} & handlers(baseline)
+
+
+def test_baseline_streams_new_images_only_as_the_lab_did(baseline: Template) -> None:
+    assert stream_view(baseline) == "NEW_IMAGE"
+
+
+def test_baseline_deploys_as_its_own_stack() -> None:
+    assert variants.stack_name(variants.BASELINE) == "InventoryBaselineStack"
+    assert harness_stack.stack_name("baseline") == "InventoryBaselineStack"
+    assert harness_stack.stack_name() == harness_stack.STACK_NAME == "InventoryStack"
+
+
+def test_baseline_has_the_same_outputs_pointing_at_its_own_functions(baseline: Template) -> None:
+    assert set(baseline.find_outputs("*")) == OUTPUTS
+    for output, handler in (
+        ("LoadInventoryFunctionName", BASELINE_LOADER),
+        ("CheckStockFunctionName", BASELINE_CHECKER),
+    ):
+        function_id = resource(baseline, "AWS::Lambda::Function", {"Handler": handler})[0]
+        baseline.has_output(output, {"Value": {"Ref": function_id}})
+
+
+def test_baseline_loader_gets_both_table_names(baseline: Template) -> None:
+    props = resource(baseline, "AWS::Lambda::Function", {"Handler": BASELINE_LOADER})[1]
+    variables = props["Environment"]["Variables"]
+    assert {config.ENV_TABLE_NAME, config.ENV_RECEIPTS_TABLE_NAME} <= set(variables)
+
+
+def test_baseline_checker_finds_the_topic_by_name_with_list_topics(baseline: Template) -> None:
+    topic_id = resource(baseline, "AWS::SNS::Topic", {})[0]
+    props = resource(baseline, "AWS::Lambda::Function", {"Handler": BASELINE_CHECKER})[1]
+    variables = props["Environment"]["Variables"]
+    assert variables[config.ENV_TOPIC_NAME] == {"Fn::GetAtt": [topic_id, "TopicName"]}
+    assert config.ENV_TOPIC_ARN not in variables
+    statements = checker_statements(baseline, BASELINE_CHECKER)
+    assert [s["Resource"] for s in granted(statements, "sns:ListTopics")] == ["*"]
+    assert [s["Resource"] for s in granted(statements, "sns:Publish")] == [{"Ref": topic_id}]
+
+
+def test_baseline_checker_does_not_report_partial_batch_failures(baseline: Template) -> None:
+    assert "FunctionResponseTypes" not in event_source(baseline, BASELINE_CHECKER)
+
+
+def test_both_baseline_functions_share_one_asset_of_the_baseline_package(
+    baseline: Template,
+) -> None:
+    keys = {
+        resource(baseline, "AWS::Lambda::Function", {"Handler": h})[1]["Code"]["S3Key"]
+        for h in (BASELINE_LOADER, BASELINE_CHECKER)
+    }
+    assert len(keys) == 1
+    assert source_hash("baseline", RUNTIME) != source_hash("load_inventory", RUNTIME)
+
+
+def test_baseline_bundle_holds_both_handlers_and_the_domain(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    out = tmp_path_factory.mktemp("baseline.asset")
+    assert PipBundler("baseline", RUNTIME).try_bundle(str(out)) is True
+    for module in ("load_inventory.py", "check_stock.py"):
+        assert (out / "baseline" / module).is_file()
+    assert (out / "inventory" / "receipts.py").is_file()  # build_receipt, for the receipt
+    assert not (out / "load_inventory").exists() and not (out / "check_stock").exists()
+
+
+# --- the default is unchanged ---
+
+
+def test_default_variant_is_ours_unchanged(
+    template: Template, tmp_path: Path, cdk_context: dict[str, Any]
+) -> None:
+    assert {OUR_LOADER, OUR_CHECKER} <= handlers(template)
+    assert stream_view(template) == "NEW_AND_OLD_IMAGES"
+    assert event_source(template, OUR_CHECKER)["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"
+    ]
+    assert granted(checker_statements(template, OUR_CHECKER), "sns:ListTopics") == []
+    explicit = synthesize(tmp_path, cdk_context, variants.OURS)
+    assert explicit.to_json() == template.to_json()
+
+
+def test_our_acknowledgements_are_unchanged() -> None:
+    assert nag.acknowledgements() == nag.STACK_ACKNOWLEDGEMENTS
+    assert nag.acknowledgements(variants.OURS) == nag.STACK_ACKNOWLEDGEMENTS
+
+
+# --- unknown variants ---
+
+
+def test_an_unknown_variant_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(variants.UnknownVariantError, match="use one of ours, baseline"):
+        InventoryStack(cdk.App(outdir=str(tmp_path)), "X", variant="labby")
+    with pytest.raises(variants.UnknownVariantError, match="'labby'"):
+        variants.stack_name("labby")
+
+
+def test_deploying_an_unknown_variant_fails_before_the_cli_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_cli(*args: str, **kwargs: str) -> str:
+        raise AssertionError(f"the CDK CLI ran: {args}")
+
+    monkeypatch.setattr(harness_stack, "_cli", no_cli)
+    with pytest.raises(variants.UnknownVariantError):
+        harness_stack.deploy_local("labby")
+
+
+# --- the app, as `cdk synth -c variant=...` runs it ---
+
+
+def run_app(outdir: Path, infra_dir: Path, context: dict[str, Any]) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
+    return subprocess.run(
+        [sys.executable, str(infra_dir / "app.py")],
+        cwd=outdir, env=environment, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def test_the_app_synthesizes_the_baseline_clean_under_cdk_nag(
+    tmp_path: Path, infra_dir: Path, cdk_context: dict[str, Any]
+) -> None:
+    result = run_app(tmp_path, infra_dir, {**cdk_context, variants.CONTEXT_KEY: variants.BASELINE})
+    assert result.returncode == 0, f"synth failed:\n{result.stdout}\n{result.stderr}"
+    assert (tmp_path / "InventoryBaselineStack.template.json").is_file()
+    assert not (tmp_path / "InventoryStack.template.json").exists()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    (found,) = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert found["conclusion"] == "success" and found["violations"] == []
+    suppressed = {v["acknowledgedId"]: v for v in found["suppressedViolations"]}
+    for rule, finding, reason in nag.BASELINE_ACKNOWLEDGEMENTS:
+        # Each matches a real finding, and the report carries the baseline's own reason.
+        assert nag.acknowledgement_id(rule, finding) in suppressed
+        assert 40 <= len(reason) <= 400 and len(reason.split()) >= 8
+    reasons = {nag.acknowledgement_id(r, f): why for r, f, why in nag.acknowledgements("baseline")}
+    assert all(reasons[a] == v["reason"] for a, v in suppressed.items() if a in reasons)
+
+
+def test_the_app_refuses_an_unknown_variant(
+    tmp_path: Path, infra_dir: Path, cdk_context: dict[str, Any]
+) -> None:
+    result = run_app(tmp_path, infra_dir, {**cdk_context, variants.CONTEXT_KEY: "labby"})
+    assert result.returncode != 0
+    assert "unknown variant 'labby': use one of ours, baseline" in result.stderr
