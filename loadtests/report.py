@@ -55,6 +55,8 @@ def summarize(
     outputs: dict[str, str],
 ) -> dict[str, Any]:
     """The contract's keys (DESIGN.md) plus what a reader needs to trust them."""
+    # A user stopped at the very end may have started a file without completing its PUT.
+    records = [r for r in records if r["put_ms"] is not None or r["ingest_ms"] is not None]
     ingested = [r for r in records if r["ingest_ms"] is not None]
     ingest = [r["ingest_ms"] for r in ingested]
     alerts = [ms for r in records for ms in r["alert_ms"]]

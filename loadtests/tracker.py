@@ -136,9 +136,18 @@ class Tracker:
         """Wait for outstanding receipts and expected alerts (bounded), then stop observing."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            pending = [k for k, e in self._ingested.items() if not e.is_set()]
+            # A file whose PUT never completed (its user stopped mid-call) has nothing to await.
+            pending = [
+                k
+                for k, e in self._ingested.items()
+                if not e.is_set() and self.files[k].put_ms is not None
+            ]
             # Per file: a stack that sends duplicates must not end the wait for another's alerts.
-            short = [t for t in self.files.values() if len(t.alert_ms) < t.expected_alerts]
+            short = [
+                t
+                for t in self.files.values()
+                if t.put_ms is not None and len(t.alert_ms) < t.expected_alerts
+            ]
             if not pending and not short:
                 break
             gevent.sleep(0.2)
