@@ -6,6 +6,7 @@ what the table held for those stores before the run.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +73,6 @@ def dead_lettered_keys(queue_url: str) -> set[str]:
 
 
 def _records(body: str) -> list[dict[str, Any]]:
-    import json
-
     try:
         data = json.loads(body)
     except ValueError:
@@ -93,20 +92,22 @@ def account(
 ) -> Accounting:
     """Check the run against what was uploaded (files in the order they were started)."""
     result = Accounting()
-    # A PUT that failed on the client may still have landed: count whatever has a receipt.
+    # One receipts query per file. A PUT that failed on the client may still have landed,
+    # so whatever has a receipt counts as uploaded.
+    receipted = {
+        f.key: bool(observe.receipts_for(outputs["ReceiptsTableName"], f.key)) for f in files
+    }
     uploaded = [
         f
         for f in files
-        if (f.put_ms is not None and not (f.error or "").startswith("PUT"))
-        or observe.receipts_for(outputs["ReceiptsTableName"], f.key)
+        if (f.put_ms is not None and not (f.error or "").startswith("PUT")) or receipted[f.key]
     ]
     result.uploaded = len(uploaded)
     dead = dead_lettered_keys(outputs["LoadInventoryFailuresQueueUrl"])
     expected = dict(before)
     expected_alerts: list[AlertKey] = []
     for timing in uploaded:
-        receipts = observe.receipts_for(outputs["ReceiptsTableName"], timing.key)
-        if receipts:
+        if receipted[timing.key]:
             result.receipts += 1
         elif timing.key in dead:
             result.dead_lettered.append(timing.key)
