@@ -6,6 +6,7 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+INVENTORY := $(VENV)/bin/inventory
 # jsii warns loudly on Node 20; the pinned CDK works there, so keep the output readable.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
@@ -31,16 +32,16 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 demo: install ## from nothing to a visible result: emulator, stack, sample-data/, measured latencies
-	$(PY) -m harness demo
+	$(INVENTORY) demo
 
 up: install ## start the emulator and deploy the stack, left running; prints the outputs as JSON
-	$(PY) -m harness up
+	$(INVENTORY) up
 
 down: ## stop the emulator
-	@if [ -x $(PY) ]; then $(PY) -m harness down; fi
+	@if [ -x $(INVENTORY) ]; then $(INVENTORY) down; fi
 
 outputs: install ## print the deployed stack's outputs as JSON
-	$(PY) -m harness outputs
+	$(INVENTORY) outputs
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
@@ -72,24 +73,24 @@ SEED ?= 7
 MESSY ?= all=0.03
 SIM_DIR ?= runs/simulate-$(SEED)
 simulate: install ## generate, upload and verify a run (FILES=300 ROWS=50 SEED=7 MESSY=all=0.03 UPLOAD_ARGS=)
-	$(PY) -m harness up > /dev/null
+	$(INVENTORY) up > /dev/null
 	rm -rf $(SIM_DIR)
-	$(PY) -m simulator generate --files $(FILES) --rows $(ROWS) --seed $(SEED) --messy $(MESSY) --out $(SIM_DIR)
-	$(PY) -m simulator upload $(SIM_DIR) $(UPLOAD_ARGS)
-	$(PY) -m simulator verify $(SIM_DIR)
+	$(INVENTORY) simulate generate --files $(FILES) --rows $(ROWS) --seed $(SEED) --messy $(MESSY) --out $(SIM_DIR)
+	$(INVENTORY) simulate upload $(SIM_DIR) $(UPLOAD_ARGS)
+	$(INVENTORY) simulate verify $(SIM_DIR)
 
 simulate-bench: install ## time generating 10,000 files x 50 rows (a benchmark, not a test)
-	$(PY) -m simulator.bench --files 10000 --rows 50
+	$(INVENTORY) simulate bench --files 10000 --rows 50
 
 SHAPE ?= steady
 DURATION ?= 180
 SPEEDUP ?= 100
 LOAD_ARGS ?=
 load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= LOAD_ARGS=)
-	$(PY) -m loadtests run --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(LOAD_ARGS)
+	$(INVENTORY) load --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(LOAD_ARGS)
 
 bench: install ## ours vs the lab-style baseline vs raw writes vs csv.reader; writes reports/latest/bench.json
-	$(PY) -m loadtests.bench $(BENCH_ARGS)
+	$(INVENTORY) bench $(BENCH_ARGS)
 
 clean: down ## remove build output and the emulator's state (keeps .venv and node_modules)
 	rm -rf cdk.out .emulator/logs .pytest_cache .mypy_cache .ruff_cache

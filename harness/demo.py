@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -11,9 +10,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import env, observe
+from harness import env
+from harness.measure import describe
+from harness.observe import Alert, Expected, Observer
+from infra.outputs import StackOutputs
 from inventory.csv_format import parse_inventory
-from inventory.stock import alert_due
+from inventory.receipts import Receipt
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample-data"
 
@@ -26,68 +28,53 @@ class FileRun:
     started: float = 0.0  # time.perf_counter() just before the PUT
     put_ms: float = 0.0
     ingest_ms: float | None = None
-    receipt: dict = field(default_factory=dict)
+    receipt: Receipt | None = None
     expected_alerts: int = 0
     alert_ms: list[float] = field(default_factory=list)
 
 
-def expected_alerts(table: str, data: bytes) -> int:
-    """How many NoStock messages this file should cause, given the table as it is now."""
-    parsed = parse_inventory(data)
-    before: dict[tuple[str, str], int] = {}
-    for store in {row.store for row in parsed.rows}:
-        before.update(observe.counts(table, store))
-    return sum(alert_due(before.get(row.key), row.count) for row in parsed.rows)
-
-
-def upload_and_measure(outputs: dict[str, str], path: Path, prefix: str) -> FileRun:
+def upload_and_measure(observer: Observer, path: Path, prefix: str) -> FileRun:
     """Upload one file, then wait until its receipt is visible (one consistent Query / 10 ms)."""
     data = path.read_bytes()
     run = FileRun(key=f"{prefix}/{path.name}")
-    run.expected_alerts = expected_alerts(outputs["TableName"], data)
+    rows = parse_inventory(data).rows
+    expected = Expected(table=observer.counts_of(row.store for row in rows))
+    run.expected_alerts = len(expected.apply(run.key, rows))
     run.started = time.perf_counter()
-    env.client("s3").put_object(Bucket=outputs["BucketName"], Key=run.key, Body=data)
+    env.client("s3").put_object(Bucket=observer.outputs.bucket_name, Key=run.key, Body=data)
     run.put_ms = (time.perf_counter() - run.started) * 1000
-    receipts = observe.wait_for_receipts(outputs["ReceiptsTableName"], run.key)
-    if receipts:
+    run.receipt = observer.wait_for_receipt(run.key)
+    if run.receipt is not None:
         run.ingest_ms = (time.perf_counter() - run.started) * 1000
-        run.receipt = receipts[-1]
     return run
 
 
-def _ms(values: list[float]) -> str:
-    if not values:
-        return "-"
-    return f"p50 {statistics.median(values):.0f} ms, max {max(values):.0f} ms"
-
-
-def run_demo(outputs: dict[str, str], console: Console | None = None) -> list[FileRun]:
+def run_demo(outputs: StackOutputs, console: Console | None = None) -> list[FileRun]:
     """Upload every sample file one at a time and print the results."""
     console = console or Console()
+    observer = Observer(outputs)
     files = sorted(SAMPLE_DATA.glob("*.csv"))
     prefix = f"demo/{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     runs: list[FileRun] = []
-    with observe.AlertInbox(outputs["TopicArn"]) as inbox:
+    with observer.inbox() as inbox:
         with console.status("Uploading sample-data/ ...") as status:
             for path in files:
                 status.update(f"Uploading {path.name} and waiting for its receipt ...")
-                runs.append(upload_and_measure(outputs, path, prefix))
+                runs.append(upload_and_measure(observer, path, prefix))
             status.update("Waiting for the NoStock messages ...")
             for run in runs:
                 alerts = inbox.wait_for(run.key, run.expected_alerts)
                 run.alert_ms = [(a.received_at - run.started) * 1000 for a in alerts]
-        alerts = [
-            a for a in inbox.snapshot() if str(a.body.get("source_key", "")).startswith(prefix)
-        ]
-    show(console, outputs, runs, alerts)
+        alerts = [a for a in inbox.snapshot() if a.source_key.startswith(prefix)]
+    show(console, observer, runs, alerts)
     return runs
 
 
-def show(
-    console: Console, outputs: dict[str, str], runs: list[FileRun], alerts: list[observe.Alert]
-) -> None:
+def show(console: Console, observer: Observer, runs: list[FileRun], alerts: list[Alert]) -> None:
+    """Three tables (files, stores, messages) and the measured latencies."""
+    outputs = observer.outputs
     prefix = runs[0].key.rsplit("/", 1)[0] if runs else ""
-    per_file = Table(title=f"Files under s3://{outputs['BucketName']}/{prefix}/")
+    per_file = Table(title=f"Files under s3://{outputs.bucket_name}/{prefix}/")
     for column in (
         "file",
         "status",
@@ -103,9 +90,9 @@ def show(
         r = run.receipt
         per_file.add_row(
             run.key.rsplit("/", 1)[-1],
-            str(r.get("status", "NO RECEIPT")),
-            str(r.get("rows_written", "-")),
-            str(r.get("rows_rejected", "-")),
+            r.status if r else "NO RECEIPT",
+            str(r.rows_written) if r else "-",
+            str(r.rows_rejected) if r else "-",
             f"{run.put_ms:.0f}",
             f"{run.ingest_ms:.0f}" if run.ingest_ms is not None else "timeout",
             f"{len(run.alert_ms)}/{run.expected_alerts}",
@@ -113,8 +100,8 @@ def show(
         )
     console.print(per_file)
 
-    table = observe.counts(outputs["TableName"])
-    stores = Table(title=f"Inventory table ({outputs['TableName']})")
+    table = observer.counts()
+    stores = Table(title=f"Inventory table ({outputs.table_name})")
     for column in ("store", "items", "units", "out of stock"):
         stores.add_column(
             column, justify="left" if column in {"store", "out of stock"} else "right"
@@ -142,8 +129,8 @@ def show(
     alert_ms = [ms for r in runs for ms in r.alert_ms]
     expected = sum(r.expected_alerts for r in runs)
     console.print(
-        f"[bold]Measured on this machine:[/] upload -> rows visible {_ms(ingest)}; "
-        f"upload -> NoStock received {_ms(alert_ms)}; "
+        f"[bold]Measured on this machine[/] (ms, p50 / p95 / p99): upload -> rows visible "
+        f"{describe(ingest)}; upload -> NoStock received {describe(alert_ms)}; "
         f"{len(alert_ms)} of {expected} expected alerts, "
         f"{sum(1 for r in runs if r.receipt)} of {len(runs)} receipts."
     )

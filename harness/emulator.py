@@ -26,7 +26,7 @@ STATE_DIR = ROOT / ".emulator"
 VENV = STATE_DIR / "venv"
 LOG_FILE = STATE_DIR / "logs" / "ministack.log"
 PID_FILE = STATE_DIR / "ministack.pid"
-RUNTIME_PYTHON = "3.13"  # must match infra.inventory_stack.RUNTIME
+RUNTIME_PYTHON = "3.13"  # must match infra.functions.RUNTIME
 # The emulator's interpreter holds what the Lambda runtime provides, at MiniStack's pins.
 EMULATOR_PACKAGES = ["ministack==1.5.33", "boto3==1.43.106", "botocore==1.43.106"]
 HEALTH_TIMEOUT_S = 60.0

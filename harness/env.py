@@ -28,7 +28,7 @@ def endpoint_port(url: str | None = None) -> int:
 def use_emulator_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
     """Point the SDK and cdklocal at the emulator unless the user already chose an endpoint.
 
-    Never used against AWS: `make deploy-aws` and `cdk deploy` leave the environment alone.
+    Never used against AWS: deploying there (`cdk deploy`) leaves the environment alone.
     """
     url = environ.setdefault("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
     environ.setdefault("AWS_ENDPOINT_URL_S3", url)  # cdklocal refuses to run without it

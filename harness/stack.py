@@ -7,14 +7,16 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import env
+from botocore.exceptions import ClientError
+
+from harness import emulator, env
 from infra import variants
+from infra.outputs import MissingOutputsError, StackOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 BIN = ROOT / "node_modules" / ".bin"
 STACK_NAME = variants.stack_name(variants.OURS)
-REQUIRED_OUTPUTS = ("BucketName", "TableName", "TopicArn")
 # jsii warns loudly on Node 20; the CLI pins are tested on it, so keep the output readable.
 QUIET_JSII = {
     f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION": "20"
@@ -23,7 +25,11 @@ QUIET_JSII = {
 
 
 class DeployError(RuntimeError):
-    """The CDK CLI failed; the message carries its output."""
+    """The CDK CLI failed, or a deployed stack is not what the tooling needs; says why."""
+
+
+class StackNotDeployedError(DeployError):
+    """The stack does not exist at the endpoint the SDK is pointed at."""
 
 
 def cdk_environment() -> dict[str, str]:
@@ -56,7 +62,7 @@ def _cloud_assembly(variant: str) -> str:
     return "../cdk.out" if variant == variants.DEFAULT_VARIANT else f"../cdk.out/{variant}"
 
 
-def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> dict[str, str]:
+def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
     """cdklocal bootstrap + deploy one variant to the emulator at AWS_ENDPOINT_URL; its outputs."""
     name = stack_name(variant)  # an unknown variant fails here, before any CLI runs
     env.use_emulator_defaults()
@@ -69,14 +75,46 @@ def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> dict[str, str]:
         "--context", f"{variants.CONTEXT_KEY}={variant}", "--output", _cloud_assembly(variant),
     )  # fmt: skip
     print(f"Deployed {name} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
-    return outputs(name)
+    return outputs(variant)
 
 
-def outputs(stack_name: str = STACK_NAME) -> dict[str, str]:
-    """A stack's CloudFormation outputs, from whichever endpoint the SDK is pointed at."""
-    stacks = env.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+def outputs(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
+    """A deployed variant's outputs, from whichever endpoint the SDK is pointed at."""
+    name = stack_name(variant)
+    try:
+        stacks = env.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise StackNotDeployedError(f"{name} is not deployed at {_where()}") from exc
+        raise
     found = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    missing = [name for name in REQUIRED_OUTPUTS if name not in found]
-    if missing:
-        raise DeployError(f"{stack_name} has no output(s) {', '.join(missing)}")
-    return found
+    try:
+        return StackOutputs.from_outputs(found, name)
+    except MissingOutputsError as exc:
+        raise DeployError(str(exc)) from exc
+
+
+def _where() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL") or "AWS (your credentials and region)"
+
+
+def running(
+    variant: str = variants.DEFAULT_VARIANT, *, aws: bool = False, redeploy: bool = False
+) -> StackOutputs:
+    """The one way tooling gets a running stack.
+
+    With `aws`, the endpoint and credentials are the SDK's own (AWS itself, or whatever
+    AWS_ENDPOINT_URL names), and nothing is started or deployed. Otherwise the emulator
+    defaults apply: MiniStack is started unless something answers, and the stack is deployed
+    when it is missing, or always with `redeploy` (so the code under test is what runs).
+    """
+    if aws:
+        return outputs(variant)
+    env.use_emulator_defaults()
+    emulator.start()
+    if not redeploy:
+        try:
+            return outputs(variant)
+        except StackNotDeployedError:
+            pass
+    return deploy_local(variant)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The CDK app: `cdk deploy` (AWS) and `cdklocal deploy` (emulator) synthesize this.
 
-`-c variant=baseline` synthesizes the same stack with the lab-style functions instead of ours,
-as InventoryBaselineStack (infra/variants.py); without it, InventoryStack with ours.
+`-c variant=baseline` composes the same constructs with the lab-style functions instead of
+ours, as InventoryBaselineStack (infra/variants.py); without it, InventoryStack with ours.
 """
 
 from __future__ import annotations

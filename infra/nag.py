@@ -33,7 +33,7 @@ STACK_ACKNOWLEDGEMENTS = [
             "Action::s3:GetBucket*",
             "Action::s3:GetObject*",
             "Action::s3:List*",
-            "Resource::<Uploads4F6EB0FD.Arn>/*",
+            "Resource::<StorageUploadsBDC5E374.Arn>/*",
         )
     ),
     (

@@ -14,7 +14,7 @@ DEFAULT_VARIANT = OURS
 CONTEXT_KEY = "variant"  # `cdk deploy -c variant=baseline`
 
 STACK_NAMES = {
-    OURS: "InventoryStack",  # the contract in DESIGN.md
+    OURS: "InventoryStack",  # the contract in docs/design.md
     BASELINE: "InventoryBaselineStack",
 }
 VARIANTS = tuple(STACK_NAMES)

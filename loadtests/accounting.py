@@ -1,23 +1,20 @@
 """End-of-run accounting: every upload has a receipt or a dead letter; rows and alerts match.
 
-Expected rows and alerts are replayed from the files actually uploaded, in their order, over
-what the table held for those stores before the run.
+Expected rows and alerts are replayed (`harness.observe.Expected`) from the files actually
+uploaded, in their order, over what the table held for those stores before the run; the
+comparison is `harness.observe.diff`, the same one `simulator verify` uses.
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
-from harness import env, observe
+from harness.observe import ROW_KINDS, Alert, Expected, ItemKey, Observer, diff, observe
+from infra.outputs import StackOutputs
 from inventory.csv_format import parse_inventory
 from loadtests.tracker import FileTiming
-
-AlertKey = tuple[str, str, int | None, str]
 
 
 @dataclass
@@ -31,10 +28,17 @@ class Accounting:
     row_differences: list[str] = field(default_factory=list)
     missing_alerts: list[str] = field(default_factory=list)
     extra_alerts: list[str] = field(default_factory=list)
+    mismatched_alerts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.row_differences or self.missing_alerts or self.extra_alerts)
+        return not (
+            self.lost
+            or self.row_differences
+            or self.missing_alerts
+            or self.extra_alerts
+            or self.mismatched_alerts
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +49,7 @@ class Accounting:
             "row_differences": len(self.row_differences),
             "missing_alerts": len(self.missing_alerts),
             "extra_alerts": len(self.extra_alerts),
+            "mismatched_alerts": len(self.mismatched_alerts),
             "ok": self.ok,
             "examples": {
                 "lost": self.lost[:10],
@@ -56,87 +61,49 @@ class Accounting:
         }
 
 
-def dead_lettered_keys(queue_url: str) -> set[str]:
-    """Object keys named by the S3 events in the loader's on-failure queue (left in place)."""
-    sqs = env.client("sqs")
-    keys: set[str] = set()
-    for _ in range(20):  # bounded: each receive returns up to 10
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            for record in _records(message.get("Body", "")):
-                keys.add(unquote_plus(record.get("s3", {}).get("object", {}).get("key", "")))
-    return keys
-
-
-def _records(body: str) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return []
-    payload = data.get("requestPayload", data)
-    records = payload.get("Records", []) if isinstance(payload, dict) else []
-    return [r for r in records if isinstance(r, dict)]
-
-
 def account(
     files: list[FileTiming],
     bodies_dir: Path,
     prefix: str,
-    before: dict[tuple[str, str], int],
-    alerts_received: list[dict[str, Any]],
-    outputs: dict[str, str],
+    before: dict[ItemKey, int],
+    alerts_received: list[Alert],
+    outputs: StackOutputs,
 ) -> Accounting:
     """Check the run against what was uploaded (files in the order they were started)."""
-    result = Accounting()
+    observer = Observer(outputs)
     # One receipts query per file. A PUT that failed on the client may still have landed,
     # so whatever has a receipt counts as uploaded.
-    receipted = {
-        f.key: bool(observe.receipts_for(outputs["ReceiptsTableName"], f.key)) for f in files
-    }
+    receipts = observer.newest_receipts(f.key for f in files)
     uploaded = [
         f
         for f in files
-        if (f.put_ms is not None and not (f.error or "").startswith("PUT")) or receipted[f.key]
+        if (f.put_ms is not None and not (f.error or "").startswith("PUT"))
+        or receipts[f.key] is not None
     ]
-    result.uploaded = len(uploaded)
-    dead = dead_lettered_keys(outputs["LoadInventoryFailuresQueueUrl"])
-    expected = dict(before)
-    expected_alerts: list[AlertKey] = []
+    # Only the stores of the uploaded files are compared (the run's files touch no others).
+    stores = {f.store for f in uploaded}
+    expected = Expected(table={k: v for k, v in before.items() if k[0] in stores})
     for timing in uploaded:
-        if receipted[timing.key]:
-            result.receipts += 1
-        elif timing.key in dead:
-            result.dead_lettered.append(timing.key)
-            continue
-        else:
-            result.lost.append(timing.key)
+        if receipts[timing.key] is None:
+            expected.receipts[timing.key] = None  # accounted for below: lost or dead-lettered
             continue
         body = (bodies_dir / timing.key.removeprefix(prefix + "/")).read_bytes()
-        for row in parse_inventory(body).rows:
-            previous = expected.get(row.key)
-            if row.count == 0 and (previous is None or previous > 0):
-                expected_alerts.append((row.store, row.item, previous, timing.key))
-            expected[row.key] = row.count
-    stores = {f.store for f in uploaded}
-    for store in sorted(stores):
-        actual = observe.counts(outputs["TableName"], store)
-        want = {k: v for k, v in expected.items() if k[0] == store}
-        for key in sorted(set(want) | set(actual)):
-            if actual.get(key) != want.get(key):
-                result.row_differences.append(
-                    f"{key[0]} / {key[1]}: table {actual.get(key)}, expected {want.get(key)}"
-                )
-    ours = {f.key for f in uploaded}
-    got = Counter(
-        (a["store"], a["item"], a.get("previous_count"), a["source_key"])
-        for a in alerts_received
-        if a.get("source_key") in ours
+        expected.apply(timing.key, parse_inventory(body).rows)
+    observed = observe(
+        observer,
+        expected,
+        alerts_received,
+        stores,
+        receipts={f.key: receipts[f.key] for f in uploaded},
     )
-    want_alerts = Counter(expected_alerts)
-    result.missing_alerts = [f"{k[0]} / {k[1]} from {k[3]}" for k in (want_alerts - got)]
-    result.extra_alerts = [f"{k[0]} / {k[1]} from {k[3]}" for k in (got - want_alerts)]
-    return result
+    found = diff(expected, observed)
+    return Accounting(
+        uploaded=len(uploaded),
+        receipts=sum(1 for f in uploaded if receipts[f.key] is not None),
+        dead_lettered=found.of("dead-lettered"),
+        lost=found.of("missing receipt"),
+        row_differences=found.of(*ROW_KINDS),
+        missing_alerts=found.of("missing alert"),
+        extra_alerts=found.of("extra alert"),
+        mismatched_alerts=found.of("mismatched alert"),
+    )

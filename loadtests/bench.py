@@ -17,14 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
 from rich.console import Console
 from rich.table import Table
 
-from harness import emulator, env, stack
-from loadtests.parser_bench import bench_parser
-from loadtests.raw_writes import DEFAULT_CONCURRENCY, measure_raw_writes, scratch_table
-from loadtests.runner import RunOptions, run
+from harness.measure import SEED_FILES_PER_S
 
 
 def duplicate_alerts(report_dir: Path) -> dict[str, int]:
@@ -43,12 +39,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `inventory bench`."""
     parser.add_argument(
         "--rate", type=float, default=12.0, help="offered files/s (default 12: past both)"
     )
@@ -58,18 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=500, help="rows per file (default 500)")
     parser.add_argument("--seed", type=int, default=500, help="same files for both (default 500)")
     parser.add_argument("--reports", type=Path, default=Path("reports"))
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Deploy both stacks, run the same load through each, then the reference figures."""
+    import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
+
+    from harness import stack
+    from loadtests.parser_bench import bench_parser
+    from loadtests.raw_writes import DEFAULT_CONCURRENCY, measure_raw_writes, scratch_table
+    from loadtests.runner import RunOptions, run
+
     console = Console(width=None if sys.stdout.isatty() else 120)
 
-    env.use_emulator_defaults()
-    if not emulator.is_healthy():
-        emulator.start()
     with console.status("Deploying our stack and the lab-style baseline ..."):
-        ours_outputs = stack.deploy_local("ours")
-        baseline_outputs = stack.deploy_local("baseline")
+        ours_outputs = stack.running("ours", redeploy=True)
+        baseline_outputs = stack.running("baseline", redeploy=True)
 
     # Files per day that give the offered rate: steady shape, speedup = rate / seed rate.
-    speedup = args.rate / (10_000 / 86_400)
+    speedup = args.rate / SEED_FILES_PER_S
     common = {"shape": "steady", "duration_s": args.duration, "speedup": speedup,
               "rows": args.rows, "reports": args.reports}  # fmt: skip
     results: dict[str, Any] = {}
@@ -169,7 +168,3 @@ def show(console: Console, bench: dict[str, Any]) -> None:
         f"{bench['parser_ratio_vs_csv_reader']}",
     )
     console.print(table)  # fmt: skip
-
-
-if __name__ == "__main__":
-    sys.exit(main())

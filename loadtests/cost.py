@@ -43,7 +43,8 @@ PRICES_PATH = Path(__file__).with_name("prices.toml")
 DAYS_PER_MONTH = 730 / 24  # AWS prices a month as 730 hours
 GB = 2**30  # AWS bills storage and log volume in binary gigabytes
 WRITE_UNIT_BYTES = 1024  # one on-demand write request unit writes up to 1 KB
-SEED_FILES_PER_DAY = 10_000
+from harness.measure import SEED_FILES_PER_DAY  # noqa: E402
+
 SEED_CLAIM_USD = (25.0, 50.0)  # the seed's "$25-50/month at 10,000 files/day"
 # The functions' powertools metrics, one custom metric each (namespace + service dimension):
 # RowsWritten, RowsRejected, BatchRetries, FilesLoaded, FilesRejected; NoStockAlerts.
@@ -417,24 +418,19 @@ def _price(usd: float) -> str:
     return f"{usd:.10f}".rstrip("0").rstrip(".") if usd else "0"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `inventory cost`."""
     parser.add_argument("--files-per-day", type=float, default=SEED_FILES_PER_DAY)
     parser.add_argument("--rows", type=int, default=50, help="rows per file (illustrative usage)")
     parser.add_argument("--prices", type=Path, default=PRICES_PATH)
     parser.add_argument("--retention-days", type=float, default=RETENTION_DAYS)
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run it with parsed options; the exit code."""
     prices = load_prices(args.prices)
     usage = illustrative_usage(args.rows)
     options = {"retention_days": args.retention_days}
     projection = project_monthly(usage, args.files_per_day, prices, **options)
     report(projection, compare_with_seed_claim(usage, prices, **options), Console(width=120))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,6 +13,8 @@ from dataclasses import asdict
 from typing import Any
 
 from harness import env
+from harness.measure import SEED_FILES_PER_DAY
+from infra.outputs import StackOutputs
 from loadtests.cost import (
     Assumptions,
     compare_with_seed_claim,
@@ -21,7 +23,6 @@ from loadtests.cost import (
     usage_from_run,
 )
 
-SEED_FILES_PER_DAY = 10_000
 _DURATION = re.compile(r"\tDuration: ([0-9.]+) ms")
 
 
@@ -59,14 +60,14 @@ def memory_mb(function_name: str) -> int:
 
 
 def projection(
-    records: list[dict[str, Any]], outputs: dict[str, str], started: float, ended: float,
+    records: list[dict[str, Any]], outputs: StackOutputs, started: float, ended: float,
     files_per_day: float = SEED_FILES_PER_DAY,
 ) -> dict[str, Any]:  # fmt: skip
     """Per-file usage from this run, the monthly bill at `files_per_day`, and the seed's claim."""
     ingested = [r for r in records if r["ingest_ms"] is not None]
     if not ingested:
         return {"error": "no file was ingested; nothing to project"}
-    loader, checker = outputs["LoadInventoryFunctionName"], outputs["CheckStockFunctionName"]
+    loader, checker = outputs.load_inventory_function_name, outputs.check_stock_function_name
     loader_calls, loader_ms = function_usage(loader, started, ended)
     check_calls, check_ms = function_usage(checker, started, ended)
     assumptions = Assumptions()

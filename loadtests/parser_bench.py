@@ -20,13 +20,14 @@ import gc
 import io
 import pstats
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from inventory.csv_format import HEADER, parse_inventory
+from simulator.cliargs import add_int_options
 from simulator.world import StoreStock, build_world
 
 ROWS_PER_STORE = 5_000  # a large store's snapshot; a 200,000-row input is 40 stores
@@ -124,19 +125,16 @@ def report(result: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.parser_bench", description=__doc__)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=7)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `inventory bench-parser`."""
+    add_int_options(parser, rows=200_000, repeats=5, seed=7)
     parser.add_argument("--profile", action="store_true", help="also print a cProfile summary")
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run it with parsed options; the exit code."""
     console = Console()
     report(bench_parser(args.rows, args.repeats, args.seed), console)
     if args.profile:
         console.print(profile_parser(args.rows, args.seed), markup=False, highlight=False)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -224,8 +224,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.raw_writes", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `inventory bench-writes`."""
     parser.add_argument("--rows", type=_positive_int, default=20_000)
     parser.add_argument(
         "--concurrency", type=_positive_int, nargs="+", default=[DEFAULT_CONCURRENCY],
@@ -237,20 +237,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--inventory-table", action="store_true",
         help="write into the deployed Inventory table, not a scratch table (feeds its stream)",
     )  # fmt: skip
-    args = parser.parse_args(argv)
 
+
+def command(args: argparse.Namespace) -> int:
+    """Run it with parsed options; the exit code."""
     from harness import env, stack
 
     env.use_emulator_defaults()
     if args.inventory_table:
-        table = stack.outputs()["TableName"]
+        table = stack.running().table_name
         results = sweep(table, args.rows, args.concurrency, args.repeats, cleanup=not args.keep)
     else:
         with scratch_table() as table:
             results = sweep(table, args.rows, args.concurrency, args.repeats, cleanup=False)
     report(results, Console())
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,39 +6,20 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from loadtests.shapes import SLO_MS
+from harness.measure import (
+    SEED_RATE_ALERT_P99_MS,
+    SEED_RATE_INGEST_P99_MS,
+    SLO_INGEST_P99_MS,
+    percentile,
+    stats,
+)
+from infra.outputs import StackOutputs
 
 TEMPLATE = Template((Path(__file__).parent / "report_template.html").read_text("utf-8"))
-
-INGEST_TARGET_P99_MS = 50.0  # at the seed's rate (issue #5)
-ALERT_TARGET_P99_MS = 250.0
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100); inf stays inf, so a missing receipt counts."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def _stats(values: Sequence[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "mean": None, "max": None, "count": 0}
-    return {
-        "p50": round(percentile(values, 50), 1),
-        "p95": round(percentile(values, 95), 1),
-        "p99": round(percentile(values, 99), 1),
-        "mean": round(sum(values) / len(values), 1),
-        "max": round(max(values), 1),
-        "count": len(values),
-    }
 
 
 def summarize(
@@ -52,9 +33,9 @@ def summarize(
     endpoint: str,
     errors: dict[str, int],
     ramp: list[dict[str, Any]] | None,
-    outputs: dict[str, str],
+    outputs: StackOutputs,
 ) -> dict[str, Any]:
-    """The contract's keys (DESIGN.md) plus what a reader needs to trust them."""
+    """The contract's keys (docs/design.md) plus what a reader needs to trust them."""
     # A user stopped at the very end may have started a file without completing its PUT.
     records = [r for r in records if r["put_ms"] is not None or r["ingest_ms"] is not None]
     ingested = [r for r in records if r["ingest_ms"] is not None]
@@ -65,10 +46,10 @@ def summarize(
     last = max((r["started_at"] + r["ingest_ms"] / 1000 for r in ingested), default=ended)
     window = max(last - started, 1e-9)
     rows = sum(r["rows"] for r in ingested)
-    ingest_stats, alert_stats = _stats(ingest), _stats(alerts)
+    ingest_stats, alert_stats = stats(ingest), stats(alerts)
     slo_ok = (
         ingest_stats["p99"] is not None
-        and ingest_stats["p99"] <= SLO_MS
+        and ingest_stats["p99"] <= SLO_INGEST_P99_MS
         and accounting["lost_files"] == 0
     )
     summary: dict[str, Any] = {
@@ -76,7 +57,11 @@ def summarize(
         "shape": options["shape"],
         "options": options,
         "endpoint": endpoint,
-        "stack": {k: outputs[k] for k in ("BucketName", "TableName", "TopicArn") if k in outputs},
+        "stack": {
+            k: v
+            for k, v in outputs.as_outputs().items()
+            if k in ("BucketName", "TableName", "TopicArn")
+        },
         "duration_s": round(ended - started, 1),
         "files_uploaded": len(records),
         "files_ingested": len(ingested),
@@ -86,20 +71,20 @@ def summarize(
         "rows_per_s": round(rows / window, 1),
         "ingest_ms": ingest_stats,
         "alert_ms": alert_stats,
-        "put_ms": _stats(puts),
+        "put_ms": stats(puts),
         "alerts_expected": sum(r["expected_alerts"] for r in records),
         "alerts_received": len(alerts),
-        "loader_duration_ms": _stats([r["duration_ms"] for r in ingested if r["duration_ms"]]),
+        "loader_duration_ms": stats([r["duration_ms"] for r in ingested if r["duration_ms"]]),
         "errors": errors,
         "accounting": accounting,
         "slo": {
-            "target_ms": SLO_MS,
-            "rule": "p99 upload -> rows visible <= 200 ms, and no file lost",
+            "target_ms": SLO_INGEST_P99_MS,
+            "rule": f"p99 upload -> rows visible <= {SLO_INGEST_P99_MS:.0f} ms, and no file lost",
             "ingest_p99_ms": ingest_stats["p99"],
             "verdict": "PASS" if slo_ok else "FAIL",
             "seed_rate_targets": {
-                "ingest_p99_ms": INGEST_TARGET_P99_MS,
-                "alert_p99_ms": ALERT_TARGET_P99_MS,
+                "ingest_p99_ms": SEED_RATE_INGEST_P99_MS,
+                "alert_p99_ms": SEED_RATE_ALERT_P99_MS,
             },
         },
     }
@@ -152,7 +137,9 @@ def plots(records: list[dict[str, Any]], started: float) -> dict[str, str]:
                         xs.append(lo + width / 2)
                         ys.append(percentile(values, p))
                 ax.plot(xs, ys, style, label=f"{label} p{p}")
-        ax.axhline(SLO_MS, color="red", alpha=0.5, label="200 ms SLO")
+        ax.axhline(
+            SLO_INGEST_P99_MS, color="red", alpha=0.5, label=f"{SLO_INGEST_P99_MS:.0f} ms SLO"
+        )
         ax.set_xlabel("seconds into the run (by upload time)")
         ax.set_ylabel("ms from upload")
         ax.set_yscale("log")
@@ -169,7 +156,7 @@ def plots(records: list[dict[str, Any]], started: float) -> dict[str, str]:
         ]
         ax.hist(ingest, bins=bins, alpha=0.6, label=f"ingest ({len(ingest)})")
         ax.hist(alerts, bins=bins, alpha=0.6, label=f"alert ({len(alerts)})")
-        ax.axvline(SLO_MS, color="red", alpha=0.5, label="200 ms")
+        ax.axvline(SLO_INGEST_P99_MS, color="red", alpha=0.5, label=f"{SLO_INGEST_P99_MS:.0f} ms")
         ax.set_xscale("log")
         ax.set_xlabel("ms from upload")
         ax.set_ylabel("count")
@@ -274,7 +261,7 @@ def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]
         colour=colour,
         verdict=verdict,
         ingest_p99=summary["slo"]["ingest_p99_ms"],
-        slo=f"{SLO_MS:.0f}",
+        slo=f"{SLO_INGEST_P99_MS:.0f}",
         figures=_table(figures),
         images=pictures,
         ramp=ramp_rows,

@@ -22,15 +22,17 @@ from locust.html import get_html_report
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 from rich.console import Console
 
-from harness import env, observe
+from harness import env
+from harness.measure import SLO_INGEST_P99_MS, percentile
+from harness.observe import Observer
+from infra.outputs import StackOutputs
 from loadtests import report
 from loadtests.accounting import account
 from loadtests.measured_cost import projection
-from loadtests.shapes import SLO_MS, PacedShape, RampShape, SpikeShape, SteadyShape
+from loadtests.shapes import PacedShape, RampShape, SpikeShape, SteadyShape
 from loadtests.source import FileSource
 from loadtests.tracker import Tracker
 from loadtests.users import StoreUploader
-from simulator.upload import subscribe_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,17 +89,19 @@ def judge_ramp(shape: RampShape, tracker: Tracker, started: float) -> None:
         step.files = len(in_step)
         latencies = [f.ingest_ms if f.ingest_ms is not None else math.inf for f in in_step]
         step.errors = sum(1 for f in in_step if f.error)
-        p99 = report.percentile(latencies, 99) if latencies else None
+        p99 = percentile(latencies, 99) if latencies else None
         # A file still without a receipt counts as slower than any SLO (JSON has no infinity).
         step.ingest_p99_ms = None if p99 is None or math.isinf(p99) else round(p99, 1)
         step.unfinished = sum(1 for f in in_step if f.ingest_ms is None)
-        step.held = bool(in_step) and step.errors == 0 and p99 is not None and p99 <= SLO_MS
+        step.held = (
+            bool(in_step) and step.errors == 0 and p99 is not None and p99 <= SLO_INGEST_P99_MS
+        )
         if not step.held:
             shape.broken = True
             return
 
 
-def warm_up(outputs: dict[str, str], files: int = 8) -> None:
+def warm_up(observer: Observer, files: int = 8) -> None:
     """Upload a few tiny files at once and wait for them, so the run starts with warm workers.
 
     Each has an item that goes to 0, so Check-Stock and SNS are warmed too. Not measured.
@@ -107,14 +111,11 @@ def warm_up(outputs: dict[str, str], files: int = 8) -> None:
     s3 = env.client("s3")
     for n, key in enumerate(keys):
         body = f"store,item,count\nwarmup-{prefix},item-{n},0\n".encode()
-        gevent.spawn(s3.put_object, Bucket=outputs["BucketName"], Key=key, Body=body)
-    gevent.joinall(
-        [gevent.spawn(observe.wait_for_receipts, outputs["ReceiptsTableName"], k) for k in keys],
-        timeout=120,
-    )
+        gevent.spawn(s3.put_object, Bucket=observer.outputs.bucket_name, Key=key, Body=body)
+    gevent.joinall([gevent.spawn(observer.wait_for_receipt, k) for k in keys], timeout=120)
 
 
-def run(options: RunOptions, outputs: dict[str, str], console: Console) -> Path:
+def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
     """One load run; returns its report folder (also linked as reports/latest)."""
     run_id = (
         time.strftime("%Y%m%d-%H%M%S")
@@ -131,21 +132,18 @@ def run(options: RunOptions, outputs: dict[str, str], console: Console) -> Path:
         source = FileSource.create(
             workdir, f"load/{run_id}", files_needed(shape, options.duration_s), options.rows, seed
         )
-        before = {}
-        for store in source.manifest.stores:
-            before.update(observe.counts(outputs["TableName"], store))
+        observer = Observer(outputs)
+        before = observer.counts_of(source.manifest.stores)
         source.start_from(before)
         console.print("warming up the functions (not measured) ...")
-        warm_up(outputs)
-        queue_url, subscription = subscribe_queue(
-            outputs["TopicArn"], f"load-{uuid.uuid4().hex[:12]}"
-        )
+        warm_up(observer)
+        inbox = observer.inbox(f"load-{uuid.uuid4().hex[:12]}")
         # stop_timeout: a user finishes the upload it started before the run stops.
         environment = Environment(user_classes=[StoreUploader], shape_class=shape, stop_timeout=30)
-        tracker = Tracker(environment, outputs, queue_url)
+        tracker = Tracker(environment, observer, inbox)
         StoreUploader.source = source
         StoreUploader.tracker = tracker
-        StoreUploader.bucket = outputs["BucketName"]
+        StoreUploader.bucket = outputs.bucket_name
         runner = environment.create_local_runner()
         csv_writer = StatsCSVFileWriter(
             environment, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
@@ -182,8 +180,7 @@ def run(options: RunOptions, outputs: dict[str, str], console: Console) -> Path:
             tracker.alerts_received,
             outputs,
         )
-        env.client("sns").unsubscribe(SubscriptionArn=subscription)
-        env.client("sqs").delete_queue(QueueUrl=queue_url)
+        inbox.close()
         summary = report.summarize(
             run_id=run_id,
             options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from locust import LoadTestShape
 
-SEED_FILES_PER_DAY = 10_000  # the seed project's claim
-SECONDS_PER_DAY = 86_400
-SLO_MS = 200.0
+from harness.measure import SEED_FILES_PER_S
 
 
 class Pacer:
@@ -44,7 +42,10 @@ class PacedShape(LoadTestShape):
     """A shape that holds a rate per phase; subclasses say which rate applies when."""
 
     abstract = True
-    duration_s: float = 60.0
+
+    def __init__(self, duration_s: float) -> None:
+        super().__init__()
+        self.duration_s = duration_s
 
     def rate_at(self, t: float) -> float | None:
         raise NotImplementedError
@@ -65,9 +66,8 @@ class SteadyShape(PacedShape):
     """The seed's 10,000 files/day, optionally time-compressed by `speedup`."""
 
     def __init__(self, duration_s: float, speedup: float = 1.0) -> None:
-        super().__init__()
-        self.duration_s = duration_s
-        self.rate = SEED_FILES_PER_DAY / SECONDS_PER_DAY * speedup
+        super().__init__(duration_s)
+        self.rate = SEED_FILES_PER_S * speedup
 
     def rate_at(self, t: float) -> float:
         return self.rate
@@ -93,8 +93,7 @@ class RampShape(PacedShape):
     def __init__(
         self, duration_s: float, start: float = 2.0, factor: float = 1.5, step_s: float = 20.0
     ) -> None:
-        super().__init__()
-        self.duration_s = duration_s
+        super().__init__(duration_s)
         self.step_s = step_s
         self.steps: list[Step] = []
         rate, t = start, 0.0
@@ -119,8 +118,7 @@ class SpikeShape(PacedShape):
     def __init__(
         self, duration_s: float, base: float = 1.0, peak: float = 20.0, spike_s: float = 10.0
     ) -> None:
-        super().__init__()
-        self.duration_s = duration_s
+        super().__init__(duration_s)
         start = max(0.0, (duration_s - spike_s) / 2)
         self.phases = [
             (0.0, start, base),

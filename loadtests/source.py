@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.observe import Expected
 from inventory.csv_format import parse_inventory
 from simulator.generate import generate
 from simulator.manifest import FileEntry, Manifest
@@ -30,7 +31,7 @@ class FileSource:
     prefix: str
     manifest: Manifest
     _next: int = 0
-    _counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    _expected: Expected = field(default_factory=Expected)
     _last_key: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -41,7 +42,7 @@ class FileSource:
 
     def start_from(self, before: dict[tuple[str, str], int]) -> None:
         """Counts the table already holds for the run's stores (their first alerts depend on it)."""
-        self._counts.update(before)
+        self._expected.table.update(before)
 
     @property
     def remaining(self) -> int:
@@ -55,12 +56,8 @@ class FileSource:
         self._next += 1
         body = (self.run_dir / entry.key).read_bytes()
         parsed = parse_inventory(body)
-        alerts = 0
-        for row in parsed.rows:
-            previous = self._counts.get(row.key)
-            alerts += row.count == 0 and (previous is None or previous > 0)
-            self._counts[row.key] = row.count
         key = f"{self.prefix}/{entry.key}"
+        alerts = len(self._expected.apply(key, parsed.rows))
         planned = PlannedFile(
             key=key,
             store=entry.store,

@@ -21,7 +21,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from harness import observe
+from harness.observe import Alert, AlertInbox, Observer
 
 RECEIPT_POLL_S = 0.01
 RECEIPT_TIMEOUT_S = 300.0
@@ -48,17 +48,15 @@ class FileTiming:
 class Tracker:
     """Follows uploads until their receipts and alerts are seen; fires locust request events."""
 
-    def __init__(self, environment: Any, outputs: dict[str, str], alert_queue_url: str) -> None:
+    def __init__(self, environment: Any, observer: Observer, inbox: AlertInbox) -> None:
         self.environment = environment
-        self.outputs = outputs
-        self.queue_url = alert_queue_url
+        self.observer = observer
+        self.inbox = inbox
         self.files: dict[str, FileTiming] = {}
         self._clock: dict[str, float] = {}  # key -> perf_counter at the start of the PUT
         self._ingested: dict[str, Event] = {}
-        self._unmatched_alerts: list[dict[str, Any]] = []
-        self.alerts_received: list[dict[str, Any]] = []
-        self._stopping = False
-        self._alerts = gevent.spawn(self._drain_alerts)
+        self._unmatched_alerts: list[Alert] = []
+        inbox.start(on_alert=self._on_alert)
 
     # -- called by users -------------------------------------------------------------------
     def started(self, key: str, store: str, rows: int, expected_alerts: int, size: int) -> None:
@@ -93,43 +91,29 @@ class Tracker:
 
     def _await_receipt(self, key: str) -> None:
         timing = self.files[key]
-        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-        table = self.outputs["ReceiptsTableName"]
         try:
-            while time.monotonic() < deadline:
-                found = observe.receipts_for(table, key)
-                if found:
-                    timing.ingest_ms = (time.perf_counter() - self._clock[key]) * 1000
-                    timing.status = found[-1]["status"]
-                    timing.duration_ms = float(found[-1]["duration_ms"])
-                    self._fire("INGEST", "receipt", timing.ingest_ms)
-                    return
-                gevent.sleep(RECEIPT_POLL_S)
+            receipt = self.observer.wait_for_receipt(
+                key, timeout_s=RECEIPT_TIMEOUT_S, poll_s=RECEIPT_POLL_S
+            )
+            if receipt is not None:
+                timing.ingest_ms = (time.perf_counter() - self._clock[key]) * 1000
+                timing.status = receipt.status
+                timing.duration_ms = receipt.duration_ms
+                self._fire("INGEST", "receipt", timing.ingest_ms)
+                return
             timing.error = f"no receipt within {RECEIPT_TIMEOUT_S:.0f} s"
             self._fire("INGEST", "receipt", RECEIPT_TIMEOUT_S * 1000, timing.error)
         finally:
             self._ingested[key].set()
 
-    def _drain_alerts(self) -> None:
-        while not self._stopping:
-            try:
-                bodies = observe.receive_alerts(self.queue_url)
-            except Exception as exc:  # the emulator may be going away at the very end
-                if self._stopping:
-                    return
-                self._fire("ALERT", "receive", 0, f"receive_message failed: {exc}")
-                gevent.sleep(0.5)
-                continue
-            now = time.perf_counter()
-            for body in bodies:
-                self.alerts_received.append(body)
-                key = body.get("source_key")
-                if key in self.files:
-                    ms = (now - self._clock[key]) * 1000
-                    self.files[key].alert_ms.append(ms)
-                    self._fire("ALERT", "NoStock", ms)
-                else:
-                    self._unmatched_alerts.append(body)
+    def _on_alert(self, alert: Alert) -> None:
+        timing = self.files.get(alert.source_key)
+        if timing is None:
+            self._unmatched_alerts.append(alert)
+            return
+        ms = (alert.received_at - self._clock[alert.source_key]) * 1000
+        timing.alert_ms.append(ms)
+        self._fire("ALERT", "NoStock", ms)
 
     # -- end of run ------------------------------------------------------------------------
     def settle(self, timeout_s: float = 60.0, quiet_s: float = 3.0) -> None:
@@ -152,11 +136,16 @@ class Tracker:
                 break
             gevent.sleep(0.2)
         gevent.sleep(quiet_s)  # a duplicate alert would arrive within this window
-        self._stopping = True
-        self._alerts.join(timeout=5)
+        self.inbox.stop()
+        for error in self.inbox.errors:
+            self._fire("ALERT", "receive", 0, error)
 
     @property
-    def unmatched_alerts(self) -> list[dict[str, Any]]:
+    def alerts_received(self) -> list[Alert]:
+        return self.inbox.snapshot()
+
+    @property
+    def unmatched_alerts(self) -> list[Alert]:
         return list(self._unmatched_alerts)
 
     def records(self) -> list[dict[str, Any]]:

@@ -7,9 +7,7 @@ Neither has a deadline: these machines are noisy, and a slow example is not a wr
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -17,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from inventory import config
+from tests.support.offline import fresh_imports, offline_aws
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -40,16 +39,8 @@ def check_stock_handler() -> Iterator[ModuleType]:
     the tests replace the publisher per example, and their properties would show any state
     carried from one invocation into the next.
     """
-    saved = sys.modules.pop(CHECK_HANDLER, None)
-    with pytest.MonkeyPatch.context() as mp:
-        # Just enough for boto3 to build a client at import without touching the network.
-        mp.setenv(config.ENV_TOPIC_ARN, TOPIC_ARN)
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_ACCESS_KEY_ID", "test")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-            mp.delenv(name, raising=False)
-        yield importlib.import_module(CHECK_HANDLER)
-    sys.modules.pop(CHECK_HANDLER, None)
-    if saved is not None:
-        sys.modules[CHECK_HANDLER] = saved
+    with (
+        offline_aws(**{config.ENV_TOPIC_ARN: TOPIC_ARN}),
+        fresh_imports(CHECK_HANDLER) as import_fresh,
+    ):
+        yield import_fresh(CHECK_HANDLER)

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from inventory import config
-from property_tests.fakes import FakeLambdaContext, FlakyPublisher, stream_record
+from tests.support.events import FakeLambdaContext, change_record
+from tests.support.fakes import FailingAlerts
 
 pytestmark = pytest.mark.property
 
@@ -47,18 +47,6 @@ changes = st.builds(Change, names, names, counts, counts, st.booleans()).filter(
 batches = st.lists(changes, min_size=1, max_size=12)
 
 
-def image(store: str, item: str, count: int | None, source_key: str) -> dict | None:
-    if count is None:
-        return None
-    return {
-        config.ATTR_STORE: {"S": store},
-        config.ATTR_ITEM: {"S": item},
-        config.ATTR_COUNT: {"N": str(count)},
-        config.ATTR_SOURCE_KEY: {"S": source_key},
-        config.ATTR_UPDATED_AT: {"S": "2026-01-05T10:00:00.000+00:00"},
-    }
-
-
 @given(invocations=st.lists(batches, min_size=1, max_size=3))
 # Bug 3: when every record of a batch failed (here its only one), the handler raised
 # BatchProcessingError ("All records failed processing") instead of returning them.
@@ -73,14 +61,22 @@ def test_batch_item_failures_name_exactly_the_records_that_failed_to_publish(
         for change in batch:
             sequence += 1
             source_key = f"stores/{sequence}.csv"  # tells the publisher which record it is
-            old = image(change.store, change.item, change.old, f"stores/{sequence - 1}.csv")
-            new = image(change.store, change.item, change.new, source_key)
-            records.append(stream_record(old, new, str(sequence)))
+            records.append(
+                change_record(
+                    change.store,
+                    change.item,
+                    change.old,
+                    change.new,
+                    str(sequence),
+                    source_key=source_key,
+                    old_source_key=f"stores/{sequence - 1}.csv",
+                )
+            )
             if change.alert_due:
                 due.append((str(sequence), source_key, change.publish_fails))
             if change.publish_fails:
                 failing.add(source_key)
-        publisher = FlakyPublisher(failing)
+        publisher = FailingAlerts(failing_sources=failing)
 
         # When the handler processes the batch
         with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
@@ -95,5 +91,5 @@ def test_batch_item_failures_name_exactly_the_records_that_failed_to_publish(
         assert response == {
             "batchItemFailures": [{"itemIdentifier": seq} for seq, _, fails in due if fails]
         }
-        assert publisher.attempts == [key for _, key, _ in due]
+        assert [a.source_key for a in publisher.attempts] == [key for _, key, _ in due]
         assert [a.source_key for a in publisher.sent] == [key for _, key, fails in due if not fails]

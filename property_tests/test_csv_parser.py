@@ -26,15 +26,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from inventory.csv_format import (
-    MAX_COUNT_DIGITS,
-    MAX_ITEM_BYTES,
-    MAX_STORE_BYTES,
-    Duplicate,
-    ParseResult,
-    Row,
-    parse_inventory,
-)
+from inventory import csv_format
+from inventory.csv_format import Duplicate, ParseResult, Row, parse_inventory
 from property_tests.csv_text import Layout, Line, Record, blanks, layouts, render
 
 pytestmark = pytest.mark.property
@@ -54,7 +47,7 @@ def model_row(fields: Sequence[str]) -> tuple[str, str, int] | str | None:
     if len(fields) != 3:
         return None
     store, item, count_text = (f.strip() for f in fields)
-    for name, limit in ((store, MAX_STORE_BYTES), (item, MAX_ITEM_BYTES)):
+    for name, limit in ((store, csv_format.MAX_STORE_BYTES), (item, csv_format.MAX_ITEM_BYTES)):
         if not name or "\r" in name or "\n" in name or len(name.encode("utf-8")) > limit:
             return None
     match = _COUNT.fullmatch(count_text)
@@ -62,7 +55,7 @@ def model_row(fields: Sequence[str]) -> tuple[str, str, int] | str | None:
         return None
     sign, digits = match.groups()
     significant = digits.lstrip("0")
-    if len(significant) > MAX_COUNT_DIGITS or (sign == "-" and significant):
+    if len(significant) > csv_format.MAX_COUNT_DIGITS or (sign == "-" and significant):
         return None
     return store, item, int(significant or "0")
 
@@ -146,7 +139,7 @@ def at_limit(max_bytes: int) -> st.SearchStrategy[str]:
     )
 
 
-counts = st.one_of(st.integers(0, 20), st.integers(0, 10**MAX_COUNT_DIGITS - 1))
+counts = st.one_of(st.integers(0, 20), st.integers(0, 10**csv_format.MAX_COUNT_DIGITS - 1))
 
 
 @st.composite
@@ -170,8 +163,8 @@ def count_texts(draw: st.DrawFn) -> tuple[int, str]:
 @st.composite
 def valid_documents(draw: st.DrawFn) -> list[Line]:
     """Valid rows (keys drawn from small pools, so duplicates happen) between blank lines."""
-    stores = draw(st.lists(names | at_limit(MAX_STORE_BYTES), min_size=1, max_size=3))
-    items = draw(st.lists(names | at_limit(MAX_ITEM_BYTES), min_size=1, max_size=5))
+    stores = draw(st.lists(names | at_limit(csv_format.MAX_STORE_BYTES), min_size=1, max_size=3))
+    items = draw(st.lists(names | at_limit(csv_format.MAX_ITEM_BYTES), min_size=1, max_size=5))
     lines: list[Line] = []
     for _ in range(draw(st.integers(0, 25))):
         if draw(st.integers(0, 5)) == 0:
@@ -196,13 +189,15 @@ FIELD_CHARS = st.one_of(
 invalid_records = st.one_of(
     st.tuples(names, names, st.integers(1, 10**6).map(lambda n: f"-{n}")),
     st.tuples(names, names, st.sampled_from(["3.5", "1e3", "lots", "٣", "", "5 pcs", "+-1"])),
-    st.tuples(names, names, st.integers(MAX_COUNT_DIGITS + 1, 60).map(lambda n: "9" * n)),
+    st.tuples(
+        names, names, st.integers(csv_format.MAX_COUNT_DIGITS + 1, 60).map(lambda n: "9" * n)
+    ),
     st.tuples(padding, names, st.just("1")),
     st.tuples(names, padding, st.just("1")),
     st.tuples(names, names),
     st.tuples(names, names, st.just("1"), st.just("note")),
-    st.tuples(at_limit(MAX_STORE_BYTES).map(lambda s: s + "x"), names, st.just("1")),
-    st.tuples(names, at_limit(MAX_ITEM_BYTES).map(lambda s: s + "x"), st.just("1")),
+    st.tuples(at_limit(csv_format.MAX_STORE_BYTES).map(lambda s: s + "x"), names, st.just("1")),
+    st.tuples(names, at_limit(csv_format.MAX_ITEM_BYTES).map(lambda s: s + "x"), st.just("1")),
     # A name far over any limit, up to beyond the csv module's own field size limit.
     st.tuples(
         names,

@@ -10,7 +10,6 @@ import functools
 import io
 import math
 from collections import Counter
-from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger, Metrics
@@ -20,17 +19,12 @@ from hypothesis import strategies as st
 from inventory import config
 from inventory.batching import MAX_BATCH_ITEMS, Backoff, write_all
 from inventory.csv_format import parse_inventory
-from inventory.receipts import LOADED, ObjectRef
+from inventory.receipts import LOADED, ObjectRef, Receipt
 from load_inventory import ingest
 from load_inventory.aws import DynamoInventory
 from load_inventory.ingest import Ingestor, RowsNotWrittenError
-from property_tests.fakes import (
-    ChaosBatchStore,
-    ChaosDynamoClient,
-    InMemoryObjects,
-    InMemoryReceipts,
-    NoSleep,
-)
+from tests.support.chaos import ChaosBatchStore, ChaosDynamoClient
+from tests.support.fakes import InMemoryObjects, InMemoryReceipts, RecordingSleep
 
 pytestmark = pytest.mark.property
 
@@ -54,7 +48,7 @@ def test_every_item_is_written_exactly_once_or_reported_failed(
     # Given items and a store that throttles or leaves any items unprocessed, as it likes
     items = [{"id": i} for i in range(n)]
     store = ChaosBatchStore(data)
-    sleep = NoSleep()
+    sleep = RecordingSleep()
 
     # When they are written
     outcome = write_all(store, items, backoff, sleep)
@@ -127,11 +121,11 @@ def test_the_ingestor_writes_every_row_once_or_fails_without_a_receipt(
     METRICS.clear_metrics()
 
     # When the file is ingested (retries sleep for no time)
-    no_sleep = functools.partial(write_all, sleep=NoSleep())
+    no_sleep = functools.partial(write_all, sleep=RecordingSleep())
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ingest, "write_all", no_sleep)
         try:
-            receipt: dict[str, Any] | None = ingestor.ingest(ref)
+            receipt: Receipt | None = ingestor.ingest(ref)
         except RowsNotWrittenError as exc:
             receipt, error = None, str(exc)
 
@@ -150,5 +144,5 @@ def test_the_ingestor_writes_every_row_once_or_fails_without_a_receipt(
         assert error.startswith(f"{len(missing)} of {len(rows)} rows")
     else:
         assert receipt is not None and receipts.receipts == [receipt]
-        assert receipt["status"] == LOADED
-        assert receipt["rows_written"] == len(rows)
+        assert receipt.status == LOADED
+        assert receipt.rows_written == len(rows)

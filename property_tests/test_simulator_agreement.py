@@ -15,10 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inventory.csv_format import parse_inventory
-from inventory.stock import alert_due
 from property_tests.budget import examples
 from simulator.generate import MODES, MessyRates, generate
-from simulator.manifest import LOADED, REJECTED, ExpectedAlert
+from tests.support.agreement import Replay, assert_parsed_as_the_manifest_says
 
 pytestmark = pytest.mark.property
 
@@ -49,38 +48,15 @@ def test_every_file_is_parsed_exactly_as_the_manifest_says(run: dict) -> None:
         out = Path(tmp) / "run"
         manifest = generate(out, **run)
 
-        table: dict[tuple[str, str], int] = {}
-        alerts: list[ExpectedAlert] = []
+        replay = Replay()
         for entry in manifest.files:
             # When the real parser reads each file
             result = parse_inventory((out / entry.key).read_bytes())
 
             # Then it is accepted or rejected, row by row, as the manifest says
-            expect = entry.expect
-            got = {
-                "status": LOADED if result.accepted else REJECTED,
-                "rows_written": len(result.rows),
-                "rows_rejected": len(result.errors),
-                "rejected_lines": [error.line for error in result.errors],
-                "duplicates": len(result.duplicates),
-            }
-            want = {
-                "status": expect.status,
-                "rows_written": expect.rows_written,
-                "rows_rejected": expect.rows_rejected,
-                "rejected_lines": expect.rejected_lines,
-                "duplicates": expect.duplicates,
-            }
-            assert got == want, (entry.key, entry.modes, result.file_error, result.errors)
-            if expect.status == REJECTED:
-                assert expect.reason_contains
-                assert expect.reason_contains in (result.file_error or "")
-            for row in result.rows:
-                previous = table.get(row.key)
-                if alert_due(previous, row.count):
-                    alerts.append(ExpectedAlert(row.store, row.item, previous, entry.key))
-                table[row.key] = row.count
+            assert_parsed_as_the_manifest_says(entry, result)
+            replay.load(entry.key, result.rows)
 
         # And loading the parsed rows in order gives the manifest's table and alerts
-        assert sorted((s, i, c) for (s, i), c in table.items()) == manifest.final_state
-        assert alerts == manifest.alerts
+        assert replay.final_state == manifest.final_state
+        assert replay.alerts == manifest.alerts

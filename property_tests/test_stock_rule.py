@@ -25,7 +25,7 @@ from inventory.csv_format import MAX_COUNT_DIGITS, parse_inventory
 from inventory.stock import alert_for
 from load_inventory.aws import to_item
 from property_tests.budget import examples
-from property_tests.fakes import stream_record
+from tests.support.events import stream_record
 
 pytestmark = pytest.mark.property
 

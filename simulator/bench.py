@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from simulator.cliargs import add_int_options
 from simulator.generate import MessyRates, make_plan, prepare_out_dir, write_files
 from simulator.world import build_world
 
@@ -94,11 +95,9 @@ def report(result: BenchResult, console: Console, title: str) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulator.bench", description=__doc__)
-    parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--rows", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=1)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `inventory simulate bench`."""
+    add_int_options(parser, files=10_000, rows=50, seed=1)
     parser.add_argument("--messy", default="none", help="e.g. 'all=0.05' (default: none)")
     parser.add_argument(
         "--tmp-dir",
@@ -107,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         help="where to make the temporary folder (default: the system's); e.g. /dev/shm "
         "to leave the disk out of the figure",
     )
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run it with parsed options; the exit code."""
     console = Console()
     try:
         messy = MessyRates.parse(args.messy)
@@ -124,7 +126,3 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "within" if result.total_s <= TARGET_SECONDS else "[red]over[/]"
         console.print(f"target: <= {TARGET_SECONDS:.0f} s for 10,000 x 50 rows: {verdict}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

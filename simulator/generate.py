@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from simulator.manifest import (
     LOADED,
@@ -143,6 +143,20 @@ class Plan:
         }
 
 
+class PlanOptions(TypedDict, total=False):
+    """The keyword arguments of `make_plan`, which `generate` passes on (defaults: there)."""
+
+    files: Required[int]
+    rows: Required[int]
+    seed: Required[int]
+    stores: int | None
+    days: int | None
+    stockout_rate: float
+    restock_rate: float
+    messy: MessyRates
+    start_date: date
+
+
 def make_plan(
     *,
     files: int,
@@ -194,29 +208,15 @@ def make_plan(
 def generate(
     out_dir: Path,
     *,
-    files: int,
-    rows: int,
-    seed: int,
-    stores: int | None = None,
-    days: int | None = None,
-    stockout_rate: float = 0.03,
-    restock_rate: float = 0.5,
-    messy: MessyRates = MessyRates(),  # frozen, so sharing it is safe
-    start_date: date = date(2026, 1, 5),
     progress: Callable[[int], None] | None = None,
+    **options: Unpack[PlanOptions],
 ) -> Manifest:
-    """Write `files` CSVs below out_dir (path == S3 key) plus manifest.json; return the manifest."""
-    plan = make_plan(
-        files=files,
-        rows=rows,
-        seed=seed,
-        stores=stores,
-        days=days,
-        stockout_rate=stockout_rate,
-        restock_rate=restock_rate,
-        messy=messy,
-        start_date=start_date,
-    )
+    """Write `files` CSVs below out_dir (path == S3 key) plus manifest.json; return the manifest.
+
+    `options` are `make_plan`'s keyword arguments: files, rows and seed, and optionally
+    stores, days, stockout_rate, restock_rate, messy and start_date.
+    """
+    plan = make_plan(**options)
     prepare_out_dir(out_dir)
     world = build_world(plan.seed, plan.stores, plan.rows, plan.messy.large)
     manifest = write_files(out_dir, plan, world, progress)

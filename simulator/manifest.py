@@ -6,10 +6,11 @@ hold the real parser to it, and `verify` can hold the deployed pipeline to it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from simulator.jsonfile import load_json, save_json
 
 MANIFEST_NAME = "manifest.json"
 LOADED = "loaded"
@@ -61,18 +62,15 @@ class Manifest:
 
     def save(self, out_dir: Path) -> Path:
         path = out_dir / MANIFEST_NAME
-        data = asdict(self)
-        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), "utf-8")
+        save_json(path, asdict(self), compact=True)
         return path
 
     @classmethod
     def load(cls, out_dir: Path) -> Manifest:
-        path = out_dir / MANIFEST_NAME
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path} not found: is {out_dir} a folder made by `python -m simulator generate`?"
-            )
-        data = json.loads(path.read_text("utf-8"))
+        data = load_json(
+            out_dir / MANIFEST_NAME,
+            f"is {out_dir} a folder made by `python -m simulator generate`?",
+        )
         return cls(
             seed=data["seed"],
             params=data["params"],

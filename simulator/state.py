@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from simulator.jsonfile import load_json, save_json
 
 STATE_NAME = "upload-state.json"
 
@@ -31,16 +32,11 @@ class UploadState:
     elapsed_s: float = 0.0
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / STATE_NAME).write_text(json.dumps(asdict(self), ensure_ascii=False), "utf-8")
+        save_json(run_dir / STATE_NAME, asdict(self))
 
     @classmethod
     def load(cls, run_dir: Path) -> UploadState:
-        path = run_dir / STATE_NAME
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path} not found: run `python -m simulator upload {run_dir}` first"
-            )
-        data = json.loads(path.read_text("utf-8"))
+        data = load_json(run_dir / STATE_NAME, f"run `python -m simulator upload {run_dir}` first")
         data["before"] = [tuple(row) for row in data["before"]]
         data["uploads"] = [Upload(**u) for u in data["uploads"]]
         return cls(**data)

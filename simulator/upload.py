@@ -6,7 +6,6 @@ file of the same store has its receipt. Files of different stores go concurrentl
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from harness import env, observe
+from harness import env
+from harness.measure import describe
+from harness.observe import Observer
+from infra.outputs import StackOutputs
 from simulator.manifest import FileEntry, Manifest
 from simulator.state import Upload, UploadState
 
@@ -47,23 +49,6 @@ class Pace:
         return "unpaced" if self.files_per_s is None else f"{self.files_per_s:.2f} files/s"
 
 
-def subscribe_queue(topic_arn: str, name: str) -> tuple[str, str]:
-    """A durable SQS queue subscribed to NoStock, drained later by `verify`."""
-    sqs, sns = env.client("sqs"), env.client("sns")
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    subscription = sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-        ReturnSubscriptionArn=True,
-    )["SubscriptionArn"]
-    return queue_url, subscription
-
-
 class Uploader:
     """Uploads one run; `run()` returns the state that `verify` needs."""
 
@@ -71,13 +56,13 @@ class Uploader:
         self,
         run_dir: Path,
         manifest: Manifest,
-        outputs: dict[str, str],
+        outputs: StackOutputs,
         pace: Pace,
         concurrency: int,
     ) -> None:
         self.run_dir = run_dir
         self.manifest = manifest
-        self.outputs = outputs
+        self.observer = Observer(outputs)
         self.pace = pace
         self.concurrency = concurrency
         self._done = {f.key: threading.Event() for f in manifest.files}
@@ -88,12 +73,8 @@ class Uploader:
             last[entry.store] = entry.key
 
     def before_state(self) -> list[tuple[str, str, int]]:
-        rows: list[tuple[str, str, int]] = []
-        for store in self.manifest.stores:
-            rows += [
-                (s, i, c) for (s, i), c in observe.counts(self.outputs["TableName"], store).items()
-            ]
-        return rows
+        counts = self.observer.counts_of(self.manifest.stores)
+        return [(s, i, c) for (s, i), c in counts.items()]
 
     def _one(self, index: int, entry: FileEntry, start: float) -> Upload:
         previous = self._previous[entry.key]
@@ -106,34 +87,27 @@ class Uploader:
                     time.sleep(delay)
             body = (self.run_dir / entry.key).read_bytes()
             # A key uploaded before already has receipts: wait for one more than it has now.
-            known = len(observe.receipts_for(self.outputs["ReceiptsTableName"], entry.key))
+            known = len(self.observer.receipts(entry.key))
             began = time.perf_counter()
-            env.client("s3").put_object(Bucket=self.outputs["BucketName"], Key=entry.key, Body=body)
+            env.client("s3").put_object(
+                Bucket=self.observer.outputs.bucket_name, Key=entry.key, Body=body
+            )
             put_ms = (time.perf_counter() - began) * 1000
-            receipt = self._await_receipt(entry.key, known)
+            receipt = self.observer.wait_for_receipt(
+                entry.key, after=known, timeout_s=RECEIPT_TIMEOUT_S, poll_s=RECEIPT_POLL_S
+            )
             ingest_ms = (time.perf_counter() - began) * 1000 if receipt else None
-            return Upload(entry.key, put_ms, ingest_ms, receipt.get("status") if receipt else None)
+            return Upload(entry.key, put_ms, ingest_ms, receipt.status if receipt else None)
         finally:
             self._done[entry.key].set()
 
-    def _await_receipt(self, key: str, known: int) -> dict | None:
-        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-        table = self.outputs["ReceiptsTableName"]
-        while time.monotonic() < deadline:
-            found = observe.receipts_for(table, key)
-            if len(found) > known:
-                return max(found, key=lambda r: r["receipt_id"])
-            time.sleep(RECEIPT_POLL_S)
-        return None
-
     def run(self, on_done: Callable[[Upload], None]) -> UploadState:
-        queue_url, subscription = subscribe_queue(
-            self.outputs["TopicArn"], f"simulator-{self.manifest.seed}-{time.time_ns() % 10**9}"
-        )
+        # A durable inbox: `verify` drains it later, possibly in another process.
+        inbox = self.observer.inbox(f"simulator-{self.manifest.seed}-{time.time_ns() % 10**9}")
         state = UploadState(
             endpoint=env.endpoint(),
-            queue_url=queue_url,
-            subscription_arn=subscription,
+            queue_url=inbox.queue_url,
+            subscription_arn=inbox.subscription_arn,
             before=self.before_state(),
         )
         state.save(self.run_dir)  # so that verify can find the queue even if this is interrupted
@@ -153,7 +127,7 @@ class Uploader:
 
 
 def upload_run(
-    run_dir: Path, outputs: dict[str, str], pace: Pace, concurrency: int, console: Console
+    run_dir: Path, outputs: StackOutputs, pace: Pace, concurrency: int, console: Console
 ) -> UploadState:
     """Upload with a progress bar, then print a summary table."""
     manifest = Manifest.load(run_dir)
@@ -180,15 +154,6 @@ def upload_run(
     return state
 
 
-def _percentiles(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.0f}"
-    q = statistics.quantiles(values, n=100, method="inclusive")
-    return f"{q[49]:.0f} / {q[94]:.0f} / {q[98]:.0f}"
-
-
 def summary_table(manifest: Manifest, state: UploadState, pace: Pace, concurrency: int) -> Table:
     ingest = [u.ingest_ms for u in state.uploads if u.ingest_ms is not None]
     rows = sum(f.expect.rows_written for f in manifest.files)
@@ -203,6 +168,6 @@ def summary_table(manifest: Manifest, state: UploadState, pace: Pace, concurrenc
     table.add_row("throughput", f"{len(state.uploads) / max(state.elapsed_s, 1e-9):.1f} files/s, "
                   f"{rows / max(state.elapsed_s, 1e-9):.0f} rows/s")  # fmt: skip
     table.add_row("pace, concurrency", f"{pace.describe()}, {concurrency}")
-    table.add_row("PUT ms p50 / p95 / p99", _percentiles([u.put_ms for u in state.uploads]))
-    table.add_row("upload -> receipt ms p50 / p95 / p99", _percentiles(ingest))
+    table.add_row("PUT ms p50 / p95 / p99", describe([u.put_ms for u in state.uploads]))
+    table.add_row("upload -> receipt ms p50 / p95 / p99", describe(ingest))
     return table

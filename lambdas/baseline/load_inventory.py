@@ -18,7 +18,6 @@ import io
 import os
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -26,7 +25,7 @@ import boto3
 
 from inventory import config
 from inventory.csv_format import ParseResult, RowError
-from inventory.receipts import ObjectRef, build_receipt
+from inventory.receipts import ObjectRef, build_receipt, to_item
 
 s3 = boto3.client("s3")
 dynamodb = boto3.resource("dynamodb")
@@ -73,13 +72,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> str:
     receipt = build_receipt(
         object_ref(record, key), parsed, written, (time.perf_counter() - started) * 1000, utc_now()
     )
-    receipts_table.put_item(
-        Item={
-            config.ATTR_OBJECT_KEY: receipt.pop("object_key"),
-            config.ATTR_RECEIPT_ID: receipt.pop("receipt_id"),
-            **{k: Decimal(str(v)) if isinstance(v, float) else v for k, v in receipt.items()},
-        }
-    )
+    receipts_table.put_item(Item=to_item(receipt))
     return f"{written} counts inserted"
 
 

@@ -1,6 +1,6 @@
 """The inventory CSV format (`store,item,count`): parse bytes into rows and rejections.
 
-Rules (DESIGN.md, CSV contract):
+Rules (docs/design.md, CSV contract):
 - UTF-8, with or without a BOM; LF, CRLF or CR line endings; standard CSV quoting.
 - The first non-blank record is the header `store,item,count`, matched case-insensitively
   with surrounding spaces ignored. Without it the whole file is rejected.

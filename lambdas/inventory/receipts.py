@@ -1,11 +1,19 @@
-"""The ingest receipt: what happened to one uploaded object, so every file is accounted for."""
+"""The ingest receipt: what happened to one uploaded object, so every file is accounted for.
+
+`Receipt` is the typed record; `to_item` and `from_item` are the one adapter between it and
+the IngestReceipts table (DynamoDB's resource layer: plain values, numbers as `Decimal`).
+Both the functions that write receipts and the tooling that reads them go through them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
 from typing import Any
 
-from inventory.csv_format import ParseResult
+from inventory import config
+from inventory.csv_format import ParseResult, RowError
 
 MAX_ERRORS_KEPT = 20  # a receipt keeps the first errors; the count covers all of them
 
@@ -25,28 +33,86 @@ class ObjectRef:
     event_time: str = ""
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What Load-Inventory did with one upload of one object."""
+
+    object_key: str
+    receipt_id: str
+    status: str  # LOADED or REJECTED
+    rows_written: int
+    rows_rejected: int
+    reason: str | None = None  # why a REJECTED file was rejected as a whole
+    errors: tuple[RowError, ...] = ()  # the first MAX_ERRORS_KEPT rejected rows
+    duplicates: int = 0
+    bucket: str = ""
+    size: int = 0
+    etag: str = ""
+    event_time: str = ""
+    duration_ms: float = 0.0
+    processed_at: str = ""
+
+    @property
+    def loaded(self) -> bool:
+        return self.status == LOADED
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (what the handler returns and logs)."""
+        return asdict(self) | {"errors": [asdict(e) for e in self.errors]}
+
+
 def build_receipt(
     ref: ObjectRef,
     parsed: ParseResult,
     rows_written: int,
     duration_ms: float,
     processed_at: str,
-) -> dict[str, Any]:
+) -> Receipt:
     """The receipt for an object whose rows were all written (or that was rejected)."""
-    errors = [{"line": e.line, "reason": e.reason} for e in parsed.errors[:MAX_ERRORS_KEPT]]
-    return {
-        "object_key": ref.key,
-        "receipt_id": ref.receipt_id,
-        "bucket": ref.bucket,
-        "size": ref.size,
-        "etag": ref.etag,
-        "event_time": ref.event_time,
-        "status": LOADED if parsed.accepted else REJECTED,
-        "reason": parsed.file_error,
-        "rows_written": rows_written,
-        "rows_rejected": len(parsed.errors),
-        "errors": errors,
-        "duplicates": len(parsed.duplicates),
-        "duration_ms": round(duration_ms, 3),
-        "processed_at": processed_at,
-    }
+    return Receipt(
+        object_key=ref.key,
+        receipt_id=ref.receipt_id,
+        status=LOADED if parsed.accepted else REJECTED,
+        rows_written=rows_written,
+        rows_rejected=len(parsed.errors),
+        reason=parsed.file_error,
+        errors=parsed.errors[:MAX_ERRORS_KEPT],
+        duplicates=len(parsed.duplicates),
+        bucket=ref.bucket,
+        size=ref.size,
+        etag=ref.etag,
+        event_time=ref.event_time,
+        duration_ms=round(duration_ms, 3),
+        processed_at=processed_at,
+    )
+
+
+# The table's key attributes; every other field is stored under its own name.
+_KEY_ATTRIBUTES = {"object_key": config.ATTR_OBJECT_KEY, "receipt_id": config.ATTR_RECEIPT_ID}
+_INT_FIELDS = {f.name for f in fields(Receipt) if f.type == "int"}
+
+
+def to_item(receipt: Receipt) -> dict[str, Any]:
+    """The receipt as an IngestReceipts item (floats as Decimal: DynamoDB refuses floats)."""
+    item: dict[str, Any] = {}
+    for name, value in receipt.as_dict().items():
+        item[_KEY_ATTRIBUTES.get(name, name)] = (
+            Decimal(str(value)) if isinstance(value, float) else value
+        )
+    return item
+
+
+def from_item(item: Mapping[str, Any]) -> Receipt:
+    """A stored receipt (deserialized item: numbers as Decimal) back into a `Receipt`."""
+    values = {name: item[attribute] for name, attribute in _KEY_ATTRIBUTES.items()}
+    known = {f.name for f in fields(Receipt)} - set(_KEY_ATTRIBUTES)
+    for name in known & set(item):
+        value = item[name]
+        if name in _INT_FIELDS:
+            value = int(value)
+        elif name == "duration_ms":
+            value = float(value)
+        elif name == "errors":
+            value = tuple(RowError(int(e["line"]), str(e["reason"])) for e in value or ())
+        values[name] = value
+    return Receipt(**values)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
-from inventory import config
+from inventory import config, receipts
 from inventory.batching import Throttled
 from inventory.csv_format import Row
-from inventory.receipts import ObjectRef
+from inventory.receipts import ObjectRef, Receipt
 
 _THROTTLE_CODES = {
     "ProvisionedThroughputExceededException",
@@ -92,17 +91,5 @@ class DynamoReceipts:
     def __init__(self, resource_table: Any) -> None:
         self._table = resource_table
 
-    def put(self, receipt: dict[str, Any]) -> None:
-        item = {
-            config.ATTR_OBJECT_KEY: receipt["object_key"],
-            config.ATTR_RECEIPT_ID: receipt["receipt_id"],
-            **{k: _number(v) for k, v in receipt.items() if k not in {"object_key", "receipt_id"}},
-        }
-        self._table.put_item(Item=item)
-
-
-def _number(value: Any) -> Any:
-    # The resource layer refuses floats; DynamoDB numbers are Decimals.
-    if isinstance(value, float):
-        return Decimal(str(value))
-    return value
+    def put(self, receipt: Receipt) -> None:
+        self._table.put_item(Item=receipts.to_item(receipt))

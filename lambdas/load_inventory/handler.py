@@ -29,4 +29,4 @@ ingestor = Ingestor(
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict:
     refs = [object_ref(record) for record in event.records]  # every record, not just [0]
-    return {"receipts": [ingestor.ingest(ref) for ref in refs]}
+    return {"receipts": [ingestor.ingest(ref).as_dict() for ref in refs]}

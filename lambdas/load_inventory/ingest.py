@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from inventory.batching import BatchStore, write_all
 from inventory.csv_format import ParseResult, parse_inventory
-from inventory.receipts import ObjectRef, build_receipt
+from inventory.receipts import ObjectRef, Receipt, build_receipt
 from load_inventory.aws import Item, to_item
 
 
@@ -21,7 +21,7 @@ class ObjectSource(Protocol):
 
 
 class ReceiptStore(Protocol):
-    def put(self, receipt: dict[str, Any]) -> None: ...
+    def put(self, receipt: Receipt) -> None: ...
 
 
 class RowsNotWrittenError(RuntimeError):
@@ -51,7 +51,7 @@ class Ingestor:
         self._metrics = metrics
         self._clock = clock
 
-    def ingest(self, ref: ObjectRef) -> dict[str, Any]:
+    def ingest(self, ref: ObjectRef) -> Receipt:
         started = time.perf_counter()
         data = self._objects.read(ref.bucket, ref.key)
         if data is None:
@@ -71,14 +71,20 @@ class Ingestor:
         self._record(receipt, outcome.retries)
         return receipt
 
-    def _record(self, receipt: dict[str, Any], retries: int) -> None:
+    def _record(self, receipt: Receipt, retries: int) -> None:
         self._logger.info(
             "ingested",
-            extra={k: receipt[k] for k in ("object_key", "status", "rows_written", "rows_rejected")}
-            | {"reason": receipt["reason"], "first_errors": receipt["errors"][:3]},
+            extra={
+                "object_key": receipt.object_key,
+                "status": receipt.status,
+                "rows_written": receipt.rows_written,
+                "rows_rejected": receipt.rows_rejected,
+                "reason": receipt.reason,
+                "first_errors": receipt.as_dict()["errors"][:3],
+            },
         )
-        self._metrics.add_metric("RowsWritten", MetricUnit.Count, receipt["rows_written"])
-        self._metrics.add_metric("RowsRejected", MetricUnit.Count, receipt["rows_rejected"])
+        self._metrics.add_metric("RowsWritten", MetricUnit.Count, receipt.rows_written)
+        self._metrics.add_metric("RowsRejected", MetricUnit.Count, receipt.rows_rejected)
         self._metrics.add_metric("BatchRetries", MetricUnit.Count, retries)
-        status_metric = "FilesLoaded" if receipt["status"] == "loaded" else "FilesRejected"
+        status_metric = "FilesLoaded" if receipt.loaded else "FilesRejected"
         self._metrics.add_metric(status_metric, MetricUnit.Count, 1)

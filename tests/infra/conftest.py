@@ -11,13 +11,15 @@ from typing import Any
 for _flag in ("END_OF_LIFE", "DEPRECATED", "UNTESTED"):
     os.environ.setdefault(f"JSII_SILENCE_WARNING_{_flag}_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
+from infra import variants  # noqa: E402
 from infra.inventory_stack import InventoryStack  # noqa: E402
+from tests.infra import stacks  # noqa: E402
 
-STACK_NAME = "InventoryStack"  # the contract in DESIGN.md; infra/app.py uses the same name
+# The contract in docs/design.md; infra/app.py and the harness name it by infra.variants too.
+STACK_NAME = variants.stack_name()
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 # No stack is bundled: the template depends on an asset's hash, not on its contents.
 SKIP_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
@@ -37,7 +39,14 @@ def cdk_context() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> Template:
+def stack(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> InventoryStack:
+    """The default variant's stack, as infra/app.py builds it without `-c variant`."""
+    built = stacks.build(tmp_path_factory.mktemp("cdk.out"), cdk_context)
+    assert built.stack_name == STACK_NAME
+    return built
+
+
+@pytest.fixture(scope="session")
+def template(stack: InventoryStack) -> Template:
     """The InventoryStack template, synthesized once (a synth takes seconds)."""
-    app = cdk.App(context=cdk_context, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    return Template.from_stack(InventoryStack(app, STACK_NAME))
+    return Template.from_stack(stack)

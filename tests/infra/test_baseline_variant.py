@@ -7,10 +7,6 @@ and the default variant is still ours.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,84 +16,51 @@ from aws_cdk.assertions import Template
 
 from harness import stack as harness_stack
 from infra import nag, variants
+from infra.alerts import Alerts, LabStyleAlerts
 from infra.bundling import PipBundler, source_hash
-from infra.inventory_stack import RUNTIME, InventoryStack
+from infra.functions import RUNTIME
+from infra.ingest import Ingest
+from infra.inventory_stack import InventoryStack
+from infra.outputs import StackOutputs
+from infra.storage import Storage
 from inventory import config
+from tests.infra.queries import (
+    BASELINE_CHECKER,
+    BASELINE_LOADER,
+    OUR_CHECKER,
+    OUR_LOADER,
+    event_source,
+    function_id,
+    function_props,
+    granted,
+    handlers,
+    role_statements,
+    stream_view,
+    topic_id,
+)
+from tests.infra.stacks import build, nag_report, run_app
 
 pytestmark = pytest.mark.infra
 
-BASELINE_LOADER = "baseline.load_inventory.lambda_handler"
-BASELINE_CHECKER = "baseline.check_stock.lambda_handler"
-OUR_LOADER = "load_inventory.handler.lambda_handler"
-OUR_CHECKER = "check_stock.handler.lambda_handler"
-OUTPUTS = {
-    "BucketName",
-    "TableName",
-    "TopicArn",
-    "ReceiptsTableName",
-    "LoadInventoryFunctionName",
-    "CheckStockFunctionName",
-    "LoadInventoryFailuresQueueUrl",
-    "CheckStockFailuresQueueUrl",
-}
 
-
-def synthesize(outdir: Path, context: dict[str, Any], variant: str | None) -> Template:
-    app = cdk.App(context=context, outdir=str(outdir))
-    if variant is None:
-        return Template.from_stack(InventoryStack(app, variants.stack_name()))
-    return Template.from_stack(InventoryStack(app, variants.stack_name(variant), variant=variant))
+@pytest.fixture(scope="module")
+def baseline_stack(
+    tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]
+) -> InventoryStack:
+    """The baseline variant's stack, built once."""
+    return build(tmp_path_factory.mktemp("baseline.out"), cdk_context, variants.BASELINE)
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> Template:
+def baseline(baseline_stack: InventoryStack) -> Template:
     """The baseline variant's template, synthesized once."""
-    return synthesize(tmp_path_factory.mktemp("baseline.out"), cdk_context, variants.BASELINE)
+    return Template.from_stack(baseline_stack)
 
 
-def resource(template: Template, kind: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    found = template.find_resources(kind, {"Properties": props})
-    assert len(found) == 1, f"expected one {kind} matching {props}, found {list(found)}"
-    ((logical_id, body),) = found.items()
-    return logical_id, dict(body["Properties"])
-
-
-def handlers(template: Template) -> set[str]:
-    functions = template.find_resources("AWS::Lambda::Function").values()
-    return {f["Properties"]["Handler"] for f in functions if "Handler" in f["Properties"]}
-
-
-def stream_view(template: Template) -> str:
-    _, table = resource(template, "AWS::DynamoDB::Table", {"StreamSpecification": {}})
-    return str(table["StreamSpecification"]["StreamViewType"])
-
-
-def checker_statements(template: Template, handler: str) -> list[dict[str, Any]]:
-    role = resource(template, "AWS::Lambda::Function", {"Handler": handler})[1]["Role"]
-    role_id = role["Fn::GetAtt"][0]
-    return [
-        statement
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def granted(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    """The Allow statements naming this action (minimizePolicies may merge statements)."""
-    return [
-        s
-        for s in statements
-        if s["Effect"] == "Allow"
-        and action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-    ]
-
-
-def event_source(template: Template, handler: str) -> dict[str, Any]:
-    function_id = resource(template, "AWS::Lambda::Function", {"Handler": handler})[0]
-    return resource(
-        template, "AWS::Lambda::EventSourceMapping", {"FunctionName": {"Ref": function_id}}
-    )[1]
+def concerns(stack: InventoryStack) -> list[tuple[str, type]]:
+    """The stack's constructs of the pipeline's concerns: (id, class), in order."""
+    kinds = (Storage, Ingest, Alerts)
+    return [(c.node.id, type(c)) for c in stack.node.children if isinstance(c, kinds)]
 
 
 # --- the baseline template ---
@@ -119,42 +82,43 @@ def test_baseline_deploys_as_its_own_stack() -> None:
 
 
 def test_baseline_has_the_same_outputs_pointing_at_its_own_functions(baseline: Template) -> None:
-    assert set(baseline.find_outputs("*")) == OUTPUTS
+    assert set(baseline.find_outputs("*")) == set(StackOutputs.names())
     for output, handler in (
         ("LoadInventoryFunctionName", BASELINE_LOADER),
         ("CheckStockFunctionName", BASELINE_CHECKER),
     ):
-        function_id = resource(baseline, "AWS::Lambda::Function", {"Handler": handler})[0]
-        baseline.has_output(output, {"Value": {"Ref": function_id}})
+        baseline.has_output(output, {"Value": {"Ref": function_id(baseline, handler)}})
 
 
 def test_baseline_loader_gets_both_table_names(baseline: Template) -> None:
-    props = resource(baseline, "AWS::Lambda::Function", {"Handler": BASELINE_LOADER})[1]
-    variables = props["Environment"]["Variables"]
+    variables = function_props(baseline, BASELINE_LOADER)["Environment"]["Variables"]
     assert {config.ENV_TABLE_NAME, config.ENV_RECEIPTS_TABLE_NAME} <= set(variables)
 
 
 def test_baseline_checker_finds_the_topic_by_name_with_list_topics(baseline: Template) -> None:
-    topic_id = resource(baseline, "AWS::SNS::Topic", {})[0]
-    props = resource(baseline, "AWS::Lambda::Function", {"Handler": BASELINE_CHECKER})[1]
-    variables = props["Environment"]["Variables"]
-    assert variables[config.ENV_TOPIC_NAME] == {"Fn::GetAtt": [topic_id, "TopicName"]}
+    topic = topic_id(baseline)
+    variables = function_props(baseline, BASELINE_CHECKER)["Environment"]["Variables"]
+    assert variables[config.ENV_TOPIC_NAME] == {"Fn::GetAtt": [topic, "TopicName"]}
     assert config.ENV_TOPIC_ARN not in variables
-    statements = checker_statements(baseline, BASELINE_CHECKER)
+    statements = role_statements(baseline, BASELINE_CHECKER)
     assert [s["Resource"] for s in granted(statements, "sns:ListTopics")] == ["*"]
-    assert [s["Resource"] for s in granted(statements, "sns:Publish")] == [{"Ref": topic_id}]
+    assert [s["Resource"] for s in granted(statements, "sns:Publish")] == [{"Ref": topic}]
 
 
 def test_baseline_checker_does_not_report_partial_batch_failures(baseline: Template) -> None:
     assert "FunctionResponseTypes" not in event_source(baseline, BASELINE_CHECKER)
 
 
+def test_baseline_checker_gets_every_record_with_no_filter_criteria(baseline: Template) -> None:
+    # An empty filter list is refused by CloudFormation; the lab had no filter at all.
+    assert "FilterCriteria" not in event_source(baseline, BASELINE_CHECKER)
+
+
 def test_both_baseline_functions_share_one_asset_of_the_baseline_package(
     baseline: Template,
 ) -> None:
     keys = {
-        resource(baseline, "AWS::Lambda::Function", {"Handler": h})[1]["Code"]["S3Key"]
-        for h in (BASELINE_LOADER, BASELINE_CHECKER)
+        function_props(baseline, h)["Code"]["S3Key"] for h in (BASELINE_LOADER, BASELINE_CHECKER)
     }
     assert len(keys) == 1
     assert source_hash("baseline", RUNTIME) != source_hash("load_inventory", RUNTIME)
@@ -182,9 +146,20 @@ def test_default_variant_is_ours_unchanged(
     assert event_source(template, OUR_CHECKER)["FunctionResponseTypes"] == [
         "ReportBatchItemFailures"
     ]
-    assert granted(checker_statements(template, OUR_CHECKER), "sns:ListTopics") == []
-    explicit = synthesize(tmp_path, cdk_context, variants.OURS)
+    assert granted(role_statements(template, OUR_CHECKER), "sns:ListTopics") == []
+    explicit = Template.from_stack(build(tmp_path, cdk_context, variants.OURS))
     assert explicit.to_json() == template.to_json()
+
+
+def test_both_variants_compose_the_same_constructs_but_the_alerts(
+    stack: InventoryStack, baseline_stack: InventoryStack
+) -> None:
+    assert concerns(stack) == [("Storage", Storage), ("Ingest", Ingest), ("Alerts", Alerts)]
+    assert concerns(baseline_stack) == [
+        ("Storage", Storage),
+        ("Ingest", Ingest),
+        ("Alerts", LabStyleAlerts),
+    ]
 
 
 def test_our_acknowledgements_are_unchanged() -> None:
@@ -216,14 +191,6 @@ def test_deploying_an_unknown_variant_fails_before_the_cli_runs(
 # --- the app, as `cdk synth -c variant=...` runs it ---
 
 
-def run_app(outdir: Path, infra_dir: Path, context: dict[str, Any]) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
-    return subprocess.run(
-        [sys.executable, str(infra_dir / "app.py")],
-        cwd=outdir, env=environment, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-
-
 def test_the_app_synthesizes_the_baseline_clean_under_cdk_nag(
     tmp_path: Path, infra_dir: Path, cdk_context: dict[str, Any]
 ) -> None:
@@ -231,8 +198,7 @@ def test_the_app_synthesizes_the_baseline_clean_under_cdk_nag(
     assert result.returncode == 0, f"synth failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "InventoryBaselineStack.template.json").is_file()
     assert not (tmp_path / "InventoryStack.template.json").exists()
-    report = json.loads((tmp_path / "validation-report.json").read_text())
-    (found,) = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    found = nag_report(tmp_path)
     assert found["conclusion"] == "success" and found["violations"] == []
     suppressed = {v["acknowledgedId"]: v for v in found["suppressedViolations"]}
     for rule, finding, reason in nag.BASELINE_ACKNOWLEDGEMENTS:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.bundling import REQUIREMENTS, PipBundler, source_hash
-from infra.inventory_stack import RUNTIME
+from infra.functions import RUNTIME
 
 pytestmark = pytest.mark.infra
 

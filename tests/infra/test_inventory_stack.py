@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from infra.outputs import StackOutputs
 from inventory import config
+from tests.infra.queries import (
+    OUR_CHECKER,
+    OUR_LOADER,
+    allows,
+    as_list,
+    bucket_ids,
+    event_source,
+    function_id,
+    function_props,
+    inventory_table_id,
+    invoke_config,
+    managed_policy_arns,
+    on_failure_queue_id,
+    receipts_table_id,
+    role_statements,
+    topic_id,
+    uploads_bucket_id,
+)
 
 pytestmark = pytest.mark.infra
 
-LOADER_HANDLER = "load_inventory.handler.lambda_handler"
-CHECKER_HANDLER = "check_stock.handler.lambda_handler"
 RUNTIME = "python3.13"
 TABLE_WRITES = (
     "dynamodb:PutItem",
@@ -24,113 +41,14 @@ TABLE_WRITES = (
     "dynamodb:PartiQLUpdate",
     "dynamodb:PartiQLDelete",
 )
-Statement = dict[str, Any]
-
-
-# --- helpers: find resources by what they are, never by their generated logical ids ---
-
-
-def only_resource(
-    template: Template, resource_type: str, props: dict[str, Any] | None = None
-) -> tuple[str, dict[str, Any]]:
-    """The logical id and properties of the one resource of this type (with these properties)."""
-    found = template.find_resources(resource_type, {"Properties": props} if props else None)
-    assert len(found) == 1, f"expected one {resource_type} matching {props}, found {list(found)}"
-    ((logical_id, resource),) = found.items()
-    return logical_id, dict(resource.get("Properties", {}))
-
-
-def only_id(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> str:
-    return only_resource(template, resource_type, props)[0]
-
-
-def bucket_ids(template: Template) -> list[str]:
-    return list(template.find_resources("AWS::S3::Bucket"))
-
-
-def uploads_bucket_id(template: Template) -> str:
-    """The bucket S3 notifications are configured on (the other one only holds access logs)."""
-    notifications = only_resource(template, "Custom::S3BucketNotifications")[1]
-    return str(notifications["BucketName"]["Ref"])
-
-
-def inventory_table_id(template: Template) -> str:
-    return only_id(
-        template,
-        "AWS::DynamoDB::Table",
-        {"KeySchema": Match.array_with([{"AttributeName": config.ATTR_STORE, "KeyType": "HASH"}])},
-    )
-
-
-def receipts_table_id(template: Template) -> str:
-    key = {"AttributeName": config.ATTR_OBJECT_KEY, "KeyType": "HASH"}
-    return only_id(template, "AWS::DynamoDB::Table", {"KeySchema": Match.array_with([key])})
-
-
-def topic_id(template: Template) -> str:
-    return only_id(template, "AWS::SNS::Topic")
-
-
-def function_id(template: Template, handler: str) -> str:
-    return only_id(template, "AWS::Lambda::Function", {"Handler": handler})
-
-
-def function_props(template: Template, handler: str) -> dict[str, Any]:
-    return only_resource(template, "AWS::Lambda::Function", {"Handler": handler})[1]
 
 
 def loader_invoke_config(template: Template) -> dict[str, Any]:
-    """The loader's asynchronous-invocation settings (S3 invokes it asynchronously)."""
-    loader = {"Ref": function_id(template, LOADER_HANDLER)}
-    return only_resource(template, "AWS::Lambda::EventInvokeConfig", {"FunctionName": loader})[1]
+    return invoke_config(template, OUR_LOADER)
 
 
 def checker_event_source(template: Template) -> dict[str, Any]:
-    """The checker's DynamoDB stream event source mapping."""
-    checker = {"Ref": function_id(template, CHECKER_HANDLER)}
-    return only_resource(template, "AWS::Lambda::EventSourceMapping", {"FunctionName": checker})[1]
-
-
-def on_failure_queue_id(template: Template, props: dict[str, Any]) -> str:
-    """The SQS queue an on-failure destination names, checked to be a queue of this stack."""
-    name, attribute = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"]
-    assert attribute == "Arn"
-    assert name in template.find_resources("AWS::SQS::Queue"), f"{name} is not an SQS queue"
-    return str(name)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def execution_role_id(template: Template, handler: str) -> str:
-    return str(function_props(template, handler)["Role"]["Fn::GetAtt"][0])
-
-
-def role_statements(template: Template, handler: str) -> list[Statement]:
-    """Every statement of every inline policy of the function's execution role."""
-    role_id = execution_role_id(template, handler)
-    role = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]
-    documents = [policy["PolicyDocument"] for policy in role.get("Policies", [])]
-    documents += [
-        policy["Properties"]["PolicyDocument"]
-        for policy in template.find_resources("AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-    ]
-    return [statement for document in documents for statement in document["Statement"]]
-
-
-def managed_policy_arns(template: Template, handler: str) -> list[Any]:
-    role = template.find_resources("AWS::IAM::Role")[execution_role_id(template, handler)]
-    return list(role["Properties"].get("ManagedPolicyArns", []))
-
-
-def allows(statement: Statement, action: str) -> bool:
-    """Whether an Allow statement covers this action, IAM wildcards included."""
-    patterns = as_list(statement.get("Action", []))
-    return statement["Effect"] == "Allow" and any(
-        fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns
-    )
+    return event_source(template, OUR_CHECKER)
 
 
 # --- storage ---
@@ -191,49 +109,48 @@ def test_uploads_are_access_logged_to_the_other_bucket(template: Template) -> No
     )
 
 
-def test_inventory_table_is_keyed_by_store_and_item_and_streams_both_images(
-    template: Template,
+# The (partition, sort) keys of each table, and what else it has: Inventory streams both images.
+TABLES = {
+    "inventory": (
+        config.ATTR_STORE,
+        config.ATTR_ITEM,
+        {"StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"}},
+    ),
+    "receipts": (config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID, {}),
+}
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_each_table_is_keyed_on_demand_recoverable_and_retained(
+    template: Template, table: str
 ) -> None:
+    partition_key, sort_key, extra = TABLES[table]
     template.has_resource(
         "AWS::DynamoDB::Table",
         {
             "Properties": {
                 "KeySchema": [
-                    {"AttributeName": config.ATTR_STORE, "KeyType": "HASH"},
-                    {"AttributeName": config.ATTR_ITEM, "KeyType": "RANGE"},
+                    {"AttributeName": partition_key, "KeyType": "HASH"},
+                    {"AttributeName": sort_key, "KeyType": "RANGE"},
                 ],
                 "AttributeDefinitions": Match.array_with(
                     [
-                        {"AttributeName": config.ATTR_STORE, "AttributeType": "S"},
-                        {"AttributeName": config.ATTR_ITEM, "AttributeType": "S"},
+                        {"AttributeName": partition_key, "AttributeType": "S"},
+                        {"AttributeName": sort_key, "AttributeType": "S"},
                     ]
                 ),
                 "BillingMode": "PAY_PER_REQUEST",
-                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
                 "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                **extra,
             },
-            # Inventory is data: deleting the stack must not delete it.
+            # Inventory and receipts are data: deleting the stack must not delete them.
             "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain",
         },
     )
 
 
-def test_receipts_table_is_keyed_by_object_key_and_receipt_id(template: Template) -> None:
-    template.has_resource(
-        "AWS::DynamoDB::Table",
-        {
-            "Properties": {
-                "KeySchema": [
-                    {"AttributeName": config.ATTR_OBJECT_KEY, "KeyType": "HASH"},
-                    {"AttributeName": config.ATTR_RECEIPT_ID, "KeyType": "RANGE"},
-                ],
-                "BillingMode": "PAY_PER_REQUEST",
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            },
-            "DeletionPolicy": "Retain",
-        },
-    )
+def test_there_are_exactly_the_two_tables(template: Template) -> None:
     template.resource_count_is("AWS::DynamoDB::Table", 2)
 
 
@@ -247,33 +164,37 @@ def test_no_stock_topic_is_encrypted(template: Template) -> None:
 # --- functions ---
 
 
-def test_loader_runs_the_load_inventory_handler_with_both_table_names(template: Template) -> None:
-    props = function_props(template, LOADER_HANDLER)
-    assert props["Runtime"] == RUNTIME
-    assert props["Environment"]["Variables"] == {
-        "POWERTOOLS_LOG_LEVEL": "INFO",
+# What each function is told beyond POWERTOOLS_LOG_LEVEL: the loader both table names, the
+# checker the topic's ARN.
+ENVIRONMENTS: dict[str, Callable[[Template], dict[str, Any]]] = {
+    OUR_LOADER: lambda template: {
         config.ENV_TABLE_NAME: {"Ref": inventory_table_id(template)},
         config.ENV_RECEIPTS_TABLE_NAME: {"Ref": receipts_table_id(template)},
-    }
+    },
+    OUR_CHECKER: lambda template: {config.ENV_TOPIC_ARN: {"Ref": topic_id(template)}},
+}
 
 
-def test_checker_runs_the_check_stock_handler_with_the_topic_arn(template: Template) -> None:
-    props = function_props(template, CHECKER_HANDLER)
+@pytest.mark.parametrize("handler", ENVIRONMENTS)
+def test_each_function_runs_its_handler_told_only_what_it_needs(
+    template: Template, handler: str
+) -> None:
+    props = function_props(template, handler)
     assert props["Runtime"] == RUNTIME
     assert props["Environment"]["Variables"] == {
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        config.ENV_TOPIC_ARN: {"Ref": topic_id(template)},
+        **ENVIRONMENTS[handler](template),
     }
 
 
-@pytest.mark.parametrize("handler", [LOADER_HANDLER, CHECKER_HANDLER])
+@pytest.mark.parametrize("handler", [OUR_LOADER, OUR_CHECKER])
 def test_each_function_logs_to_its_own_group_with_retention(
     template: Template, handler: str
 ) -> None:
     log_group_id = function_props(template, handler)["LoggingConfig"]["LogGroup"]["Ref"]
     log_group = template.find_resources("AWS::Logs::LogGroup")[log_group_id]
     assert log_group["Properties"]["RetentionInDays"] == 30
-    other = CHECKER_HANDLER if handler == LOADER_HANDLER else LOADER_HANDLER
+    other = OUR_CHECKER if handler == OUR_LOADER else OUR_LOADER
     assert function_props(template, other)["LoggingConfig"]["LogGroup"]["Ref"] != log_group_id
 
 
@@ -285,7 +206,7 @@ def test_no_log_group_keeps_logs_forever(template: Template) -> None:
 
 
 def test_uploads_bucket_notifies_the_loader_on_every_object_created(template: Template) -> None:
-    loader = function_id(template, LOADER_HANDLER)
+    loader = function_id(template, OUR_LOADER)
     bucket = uploads_bucket_id(template)
     template.has_resource_properties(
         "Custom::S3BucketNotifications",
@@ -371,18 +292,18 @@ def test_checker_can_publish_to_the_topic(template: Template) -> None:
     topic = {"Ref": topic_id(template)}
     assert any(
         allows(s, "sns:Publish") and topic in as_list(s["Resource"])
-        for s in role_statements(template, CHECKER_HANDLER)
+        for s in role_statements(template, OUR_CHECKER)
     )
 
 
 @pytest.mark.parametrize("action", TABLE_WRITES)
 def test_checker_cannot_write_any_table(template: Template, action: str) -> None:
-    granted = [s for s in role_statements(template, CHECKER_HANDLER) if allows(s, action)]
+    granted = [s for s in role_statements(template, OUR_CHECKER) if allows(s, action)]
     assert granted == []
 
 
 def test_loader_can_write_the_inventory_and_receipts_tables(template: Template) -> None:
-    statements = role_statements(template, LOADER_HANDLER)
+    statements = role_statements(template, OUR_LOADER)
     for table in (inventory_table_id(template), receipts_table_id(template)):
         arn = {"Fn::GetAtt": [table, "Arn"]}
         for action in ("dynamodb:BatchWriteItem", "dynamodb:PutItem"):
@@ -392,11 +313,11 @@ def test_loader_can_write_the_inventory_and_receipts_tables(template: Template) 
 
 
 def test_loader_cannot_publish(template: Template) -> None:
-    statements = role_statements(template, LOADER_HANDLER)
+    statements = role_statements(template, OUR_LOADER)
     assert [s for s in statements if allows(s, "sns:Publish")] == []
 
 
-@pytest.mark.parametrize("handler", [LOADER_HANDLER, CHECKER_HANDLER])
+@pytest.mark.parametrize("handler", [OUR_LOADER, OUR_CHECKER])
 def test_functions_get_no_wildcard_actions_or_broad_managed_policies(
     template: Template, handler: str
 ) -> None:
@@ -409,20 +330,9 @@ def test_functions_get_no_wildcard_actions_or_broad_managed_policies(
 
 # --- outputs ---
 
-OUTPUTS = {
-    "BucketName",
-    "TableName",
-    "TopicArn",
-    "ReceiptsTableName",
-    "LoadInventoryFunctionName",
-    "CheckStockFunctionName",
-    "LoadInventoryFailuresQueueUrl",
-    "CheckStockFailuresQueueUrl",
-}
-
 
 def test_outputs_have_the_fixed_names_others_rely_on(template: Template) -> None:
-    assert set(template.find_outputs("*")) == OUTPUTS
+    assert set(template.find_outputs("*")) == set(StackOutputs.names())
 
 
 def test_outputs_point_at_the_right_resources(template: Template) -> None:
@@ -431,8 +341,8 @@ def test_outputs_point_at_the_right_resources(template: Template) -> None:
     template.has_output("TopicArn", {"Value": {"Ref": topic_id(template)}})
     template.has_output("ReceiptsTableName", {"Value": {"Ref": receipts_table_id(template)}})
     for name, handler in (
-        ("LoadInventoryFunctionName", LOADER_HANDLER),
-        ("CheckStockFunctionName", CHECKER_HANDLER),
+        ("LoadInventoryFunctionName", OUR_LOADER),
+        ("CheckStockFunctionName", OUR_CHECKER),
     ):
         template.has_output(name, {"Value": {"Ref": function_id(template, handler)}})
     # A queue's Ref is its URL.

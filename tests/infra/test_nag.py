@@ -7,10 +7,7 @@ report also lists each acknowledged finding with its reason.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +19,15 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
 from infra import nag
+from tests.infra.stacks import nag_report, run_app
 
 pytestmark = pytest.mark.infra
-
-REPORT = "validation-report.json"
-PLUGIN = "AwsSolutions"
 
 
 @dataclass(frozen=True)
 class Synth:
     result: subprocess.CompletedProcess[str]
     outdir: Path
-
-
-def nag_report(outdir: Path) -> dict[str, Any]:
-    """The AwsSolutions part of the validation report a synth wrote to `outdir`."""
-    report = json.loads((outdir / REPORT).read_text())
-    (found,) = [r for r in report["pluginReports"] if r["pluginName"] == PLUGIN]
-    return dict(found)
 
 
 def acknowledgement_name(acknowledgement: tuple[str, str | None, str]) -> str:
@@ -53,21 +41,7 @@ def app_synth(
 ) -> Synth:
     """Run infra/app.py the way `cdk synth` does: its own process, cdk.json's context, an outdir."""
     outdir = tmp_path_factory.mktemp("app.out")
-    environment = {
-        **os.environ,
-        "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(cdk_context),
-    }
-    result = subprocess.run(
-        [sys.executable, str(infra_dir / "app.py")],
-        cwd=outdir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    return Synth(result, outdir)
+    return Synth(run_app(outdir, infra_dir, cdk_context), outdir)
 
 
 def test_the_real_app_synthesizes_with_no_unacknowledged_findings(app_synth: Synth) -> None:

@@ -10,68 +10,50 @@ from typing import Any
 
 import pytest
 
-from harness import emulator, env, observe, stack
+from harness import emulator, env, stack
+from harness.observe import Alert, AlertInbox, Observer
+from infra.outputs import StackOutputs
+from inventory.receipts import Receipt
 
 
 @dataclass
 class Pipeline:
     """The deployed stack plus a ledger of every object the tests uploaded."""
 
-    outputs: dict[str, str]
-    inbox: observe.AlertInbox
+    outputs: StackOutputs
+    inbox: AlertInbox
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     uploaded: list[str] = field(default_factory=list)
     dead_letters_before: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.dead_letters_before = self.dead_letters()
-
-    def dead_letters(self) -> dict[str, int]:
-        """Messages waiting in each dead-letter queue (a reused emulator may hold old ones)."""
-        sqs = env.client("sqs")
-        return {
-            name: int(
-                sqs.get_queue_attributes(
-                    QueueUrl=self.outputs[name], AttributeNames=["ApproximateNumberOfMessages"]
-                )["Attributes"]["ApproximateNumberOfMessages"]
-            )
-            for name in ("LoadInventoryFailuresQueueUrl", "CheckStockFailuresQueueUrl")
-        }
+        self.observer = Observer(self.outputs)
+        # A reused emulator may hold dead letters from earlier sessions.
+        self.dead_letters_before = self.observer.dead_letter_depths()
 
     def unique(self, name: str) -> str:
         """A name no other test (or earlier run on this emulator) uses."""
         return f"{name}-{self.run_id}-{uuid.uuid4().hex[:6]}"
 
     def upload(self, key: str, body: bytes) -> None:
-        env.client("s3").put_object(Bucket=self.outputs["BucketName"], Key=key, Body=body)
+        env.client("s3").put_object(Bucket=self.outputs.bucket_name, Key=key, Body=body)
         self.uploaded.append(key)
 
-    def upload_and_wait(self, key: str, body: bytes, timeout_s: float = 60.0) -> dict[str, Any]:
+    def upload_and_wait(self, key: str, body: bytes, timeout_s: float = 60.0) -> Receipt:
         """Upload and return the object's receipt once it is visible."""
-        before = len(observe.receipts_for(self.outputs["ReceiptsTableName"], key))
+        before = len(self.observer.receipts(key))
         self.upload(key, body)
-        receipts = observe.wait_for_receipts(
-            self.outputs["ReceiptsTableName"], key, count=before + 1, timeout_s=timeout_s
-        )
-        assert len(receipts) == before + 1, f"no receipt for {key!r} within {timeout_s} s"
-        return max(receipts, key=lambda r: r["receipt_id"])
+        receipt = self.observer.wait_for_receipt(key, after=before, timeout_s=timeout_s)
+        assert receipt is not None, f"no receipt for {key!r} within {timeout_s} s"
+        return receipt
 
     def counts(self, store: str) -> dict[str, int]:
-        return {
-            item: n for (_, item), n in observe.counts(self.outputs["TableName"], store).items()
-        }
+        return {item: n for (_, item), n in self.observer.counts(store).items()}
 
     def items(self, store: str) -> list[dict[str, Any]]:
-        response = env.client("dynamodb").query(
-            TableName=self.outputs["TableName"],
-            KeyConditionExpression="#s = :s",
-            ExpressionAttributeNames={"#s": "Store"},
-            ExpressionAttributeValues={":s": {"S": store}},
-            ConsistentRead=True,
-        )
-        return [observe.plain(i) for i in response["Items"]]
+        return self.observer.items(store)
 
-    def alerts_for_store(self, store: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
+    def alerts_for_store(self, store: str, expected: int, timeout_s: float = 20.0) -> list[Alert]:
         """Alerts whose `store` attribute is this store, once `expected` arrived and it settled."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -81,7 +63,7 @@ class Pipeline:
         time.sleep(1.5)  # a duplicate would arrive within the same stream batch window
         return self._store_alerts(store)
 
-    def _store_alerts(self, store: str) -> list[Any]:
+    def _store_alerts(self, store: str) -> list[Alert]:
         return [a for a in self.inbox.snapshot() if a.store_attribute == store]
 
 
@@ -91,8 +73,8 @@ def pipeline() -> Iterator[Pipeline]:
     env.use_emulator_defaults()
     started = emulator.start()
     try:
-        outputs = stack.deploy_local()
-        with observe.AlertInbox(outputs["TopicArn"]) as inbox:
+        outputs = stack.running(redeploy=True)
+        with Observer(outputs).inbox() as inbox:
             yield Pipeline(outputs=outputs, inbox=inbox)
     finally:
         if started:

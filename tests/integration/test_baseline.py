@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from harness import observe, stack
+from harness import stack
+from harness.observe import Alert, Observer
 
 from .conftest import Pipeline
 
@@ -31,9 +32,9 @@ def csv_bytes(rows: Sequence[tuple[str, str, object]]) -> bytes:
 @pytest.fixture(scope="module")
 def baseline(pipeline: Pipeline) -> Iterator[Pipeline]:
     """InventoryBaselineStack on the session's emulator, with an SQS inbox on its topic."""
-    outputs = stack.deploy_local("baseline")
-    assert outputs["BucketName"] != pipeline.outputs["BucketName"]  # its own stack
-    with observe.AlertInbox(outputs["TopicArn"]) as inbox:
+    outputs = stack.running("baseline", redeploy=True)
+    assert outputs.bucket_name != pipeline.outputs.bucket_name  # its own stack
+    with Observer(outputs).inbox() as inbox:
         yield Pipeline(outputs=outputs, inbox=inbox, run_id=pipeline.run_id)
 
 
@@ -45,16 +46,16 @@ def test_baseline_loads_rows_and_writes_a_receipt_like_ours(baseline: Pipeline) 
     # When it is uploaded to the baseline's bucket
     receipt = baseline.upload_and_wait(key, body)
     # Then the good rows are in its table, stamped like ours, and the bad one was dropped
-    assert receipt["status"] == "loaded"
-    assert (receipt["rows_written"], receipt["rows_rejected"]) == (2, 1)
-    assert [error["line"] for error in receipt["errors"]] == [3]
+    assert receipt.status == "loaded"
+    assert (receipt.rows_written, receipt.rows_rejected) == (2, 1)
+    assert [error.line for error in receipt.errors] == [3]
     items = baseline.items(store)
     assert {i["Item"]: int(i["Count"]) for i in items} == {"Echo Dot": 4, "Fire TV": 0}
     assert {i["SourceKey"] for i in items} == {key}
     assert all(i["UpdatedAt"] for i in items)
 
 
-def upload_twice(variant: Pipeline, name: str) -> tuple[str, list[observe.Alert]]:
+def upload_twice(variant: Pipeline, name: str) -> tuple[str, list[Alert]]:
     """Upload a file with one zero, then the same file again; return its store and alerts."""
     store = variant.unique(name)
     key = f"it/baseline/{store}/inventory.csv"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import emulator, env, observe
+from harness import emulator, env
 from inventory.csv_format import parse_inventory
 
 from .conftest import Pipeline
@@ -48,8 +48,8 @@ def test_sample_file_lands_with_its_values_and_one_alert_per_zero(
     # When it is uploaded
     receipt = pipeline.upload_and_wait(key, body)
     # Then every row is in the table, stamped with its source, and each zero alerts once
-    assert receipt["status"] == "loaded"
-    assert receipt["rows_written"] == len(expected)
+    assert receipt.status == "loaded"
+    assert receipt.rows_written == len(expected)
     items = pipeline.items(store)
     assert {i["Item"]: int(i["Count"]) for i in items} == expected
     assert {i["SourceKey"] for i in items} == {key}
@@ -90,11 +90,11 @@ def test_bad_rows_are_rejected_by_line_and_good_rows_still_load(pipeline: Pipeli
         f"{store},Echo Look,9\n"
     ).encode()
     receipt = pipeline.upload_and_wait(f"it/{store}/mixed.csv", body)
-    assert receipt["status"] == "loaded"
-    assert receipt["rows_written"] == 2
-    assert receipt["rows_rejected"] == 4
-    assert [int(e["line"]) for e in receipt["errors"]] == [3, 4, 5, 6]
-    assert "count must be >= 0" in receipt["errors"][0]["reason"]
+    assert receipt.status == "loaded"
+    assert receipt.rows_written == 2
+    assert receipt.rows_rejected == 4
+    assert [e.line for e in receipt.errors] == [3, 4, 5, 6]
+    assert "count must be >= 0" in receipt.errors[0].reason
     assert pipeline.counts(store) == {"Kindle": 4, "Echo Look": 9}
 
 
@@ -103,26 +103,26 @@ def test_file_without_header_is_rejected_whole_and_the_next_file_loads(pipeline:
     rejected = pipeline.upload_and_wait(
         f"it/{store}/no-header.csv", f"{store},Kindle,4\n{store},Echo,0\n".encode()
     )
-    assert rejected["status"] == "rejected"
-    assert "header must be store,item,count" in rejected["reason"]
-    assert rejected["rows_written"] == 0
+    assert rejected.status == "rejected"
+    assert "header must be store,item,count" in (rejected.reason or "")
+    assert rejected.rows_written == 0
     assert pipeline.counts(store) == {}
     loaded = pipeline.upload_and_wait(f"it/{store}/good.csv", csv_bytes([(store, "Kindle", 4)]))
-    assert loaded["status"] == "loaded"
+    assert loaded.status == "loaded"
     assert pipeline.counts(store) == {"Kindle": 4}
 
 
 def test_empty_object_is_rejected_with_a_reason(pipeline: Pipeline) -> None:
     receipt = pipeline.upload_and_wait(f"it/{pipeline.unique('empty')}/empty.csv", b"")
-    assert receipt["status"] == "rejected"
-    assert "empty file" in receipt["reason"]
+    assert receipt.status == "rejected"
+    assert "empty file" in (receipt.reason or "")
 
 
 def test_key_with_spaces_plus_and_non_ascii_is_decoded(pipeline: Pipeline) -> None:
     store = pipeline.unique("Köln")
     key = f"it/{store}/März Bestand+Ü (1).csv"
     receipt = pipeline.upload_and_wait(key, csv_bytes([(store, "Echo", 3)]))
-    assert receipt["object_key"] == key
+    assert receipt.object_key == key
     assert pipeline.items(store)[0]["SourceKey"] == key
 
 
@@ -137,7 +137,7 @@ def test_bom_crlf_quoted_commas_and_non_ascii_load_exactly(pipeline: Pipeline) -
     receipt = pipeline.upload_and_wait(
         f"it/{store}/messy.csv", csv_bytes(rows, bom=True, crlf=True)
     )
-    assert receipt["status"] == "loaded" and receipt["rows_rejected"] == 0
+    assert receipt.status == "loaded" and receipt.rows_rejected == 0
     assert pipeline.counts(store) == {item: count for _, item, count in rows}
 
 
@@ -145,13 +145,13 @@ def test_twenty_thousand_rows_load_completely(pipeline: Pipeline) -> None:
     store = pipeline.unique("Warehouse")
     rows = [(store, f"SKU-{n:05d}", n % 50) for n in range(20_000)]
     receipt = pipeline.upload_and_wait(f"it/{store}/big.csv", csv_bytes(rows), timeout_s=180)
-    assert receipt["status"] == "loaded"
-    assert receipt["rows_written"] == 20_000
+    assert receipt.status == "loaded"
+    assert receipt.rows_written == 20_000
     pages = (
         env.client("dynamodb")
         .get_paginator("query")
         .paginate(
-            TableName=pipeline.outputs["TableName"],
+            TableName=pipeline.outputs.table_name,
             KeyConditionExpression="#s = :s",
             ExpressionAttributeNames={"#s": "Store"},
             ExpressionAttributeValues={":s": {"S": store}},
@@ -164,8 +164,9 @@ def test_twenty_thousand_rows_load_completely(pipeline: Pipeline) -> None:
 
 def test_functions_run_on_the_declared_runtime_from_their_own_bundles(pipeline: Pipeline) -> None:
     lambda_client = env.client("lambda")
-    for name in ("LoadInventoryFunctionName", "CheckStockFunctionName"):
-        config = lambda_client.get_function_configuration(FunctionName=pipeline.outputs[name])
+    outputs = pipeline.outputs
+    for name in (outputs.load_inventory_function_name, outputs.check_stock_function_name):
+        config = lambda_client.get_function_configuration(FunctionName=name)
         assert config["Runtime"] == f"python{emulator.RUNTIME_PYTHON}"
     if not emulator.PID_FILE.exists():
         pytest.skip("the emulator was not started by this project; its interpreter is unknown")
@@ -184,7 +185,7 @@ def test_zz_every_uploaded_object_is_accounted_for(pipeline: Pipeline) -> None:
     # Defined last, so it runs last: every upload has exactly one receipt per PUT.
     assert pipeline.uploaded, "the other tests uploaded nothing"
     for key in set(pipeline.uploaded):
-        receipts = observe.receipts_for(pipeline.outputs["ReceiptsTableName"], key)
+        receipts = pipeline.observer.receipts(key)
         assert len(receipts) == pipeline.uploaded.count(key), key
     # and nothing this session did ended in a dead-letter queue
-    assert pipeline.dead_letters() == pipeline.dead_letters_before
+    assert pipeline.observer.dead_letter_depths() == pipeline.dead_letters_before

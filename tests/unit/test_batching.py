@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fakes import InMemoryBatchStore, RecordingSleep
 
 from inventory.batching import MAX_BATCH_ITEMS, Backoff, write_all
+from tests.support.fakes import InMemoryBatchStore, RecordingSleep
 
 pytestmark = pytest.mark.unit
 

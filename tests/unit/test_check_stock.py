@@ -14,11 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecord,
     DynamoDBRecordEventName,
 )
-from fakes import FailingAlerts, FakeLambdaContext, FakeSnsClient, stream_record
 
 from check_stock.alerts import SnsAlerts, alert_from_record
 from inventory import config
 from inventory.stock import NoStockAlert
+from tests.support.events import FakeLambdaContext, change_record
+from tests.support.fakes import FailingAlerts, FakeSnsClient
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +35,7 @@ def record(raw: dict[str, Any]) -> DynamoDBRecord:
 
 def test_an_insert_at_zero_alerts_with_the_new_source_key() -> None:
     # Given a new item written at 0 by uploads/berlin.csv
-    raw = stream_record("Berlin", "Apples", old=None, new=0, source_key="uploads/berlin.csv")
+    raw = change_record("Berlin", "Apples", old=None, new=0, source_key="uploads/berlin.csv")
 
     # When the rule is applied to the stream record
     alert = alert_from_record(record(raw))
@@ -46,7 +47,7 @@ def test_an_insert_at_zero_alerts_with_the_new_source_key() -> None:
 
 
 def test_a_modify_from_above_zero_to_zero_alerts_with_the_previous_count() -> None:
-    alert = alert_from_record(record(stream_record("Berlin", "Apples", old=12, new=0)))
+    alert = alert_from_record(record(change_record("Berlin", "Apples", old=12, new=0)))
 
     assert alert is not None
     assert alert.previous_count == 12
@@ -65,12 +66,12 @@ def test_a_modify_from_above_zero_to_zero_alerts_with_the_previous_count() -> No
     ],
 )
 def test_changes_that_do_not_reach_zero_anew_send_nothing(old: int | None, new: int | None) -> None:
-    assert alert_from_record(record(stream_record("s", "i", old=old, new=new))) is None
+    assert alert_from_record(record(change_record("s", "i", old=old, new=new))) is None
 
 
 def test_the_event_names_match_the_change() -> None:
     names = [
-        record(stream_record("s", "i", old, new)).event_name
+        record(change_record("s", "i", old, new)).event_name
         for old, new in [(None, 0), (1, 0), (1, None)]
     ]
 
@@ -82,14 +83,14 @@ def test_the_event_names_match_the_change() -> None:
 
 
 def test_a_record_without_a_count_in_the_new_image_sends_nothing() -> None:
-    raw = stream_record("s", "i", old=4, new=0)
+    raw = change_record("s", "i", old=4, new=0)
     del raw["dynamodb"]["NewImage"][config.ATTR_COUNT]
 
     assert alert_from_record(record(raw)) is None
 
 
 def test_a_record_without_a_change_sends_nothing() -> None:
-    raw = stream_record("s", "i", old=None, new=0)
+    raw = change_record("s", "i", old=None, new=0)
     del raw["dynamodb"]
 
     assert alert_from_record(record(raw)) is None
@@ -99,7 +100,7 @@ def test_a_stream_of_changes_alerts_once_per_drop_to_zero() -> None:
     # Given one item's changes 5 -> 0 -> 0 -> 7 -> 0, as the table stream reports them
     counts = [None, 5, 0, 0, 7, 0]
     raws = [
-        stream_record("s", "i", old, new, sequence=str(n))
+        change_record("s", "i", old, new, sequence=str(n))
         for n, (old, new) in enumerate(itertools.pairwise(counts))
     ]
 
@@ -151,11 +152,11 @@ def test_the_handler_publishes_one_alert_per_drop_to_zero(
     monkeypatch.setattr(check_handler, "alerts", alerts)
     event = {
         "Records": [
-            stream_record("Berlin", "Apples", None, 0, "1"),
-            stream_record("Berlin", "Pears", 3, 2, "2"),
-            stream_record("Paris", "Figs", 0, 0, "3"),
-            stream_record("Paris", "Olives", 4, 0, "4"),
-            stream_record("Rome", "Wine", 1, None, "5"),
+            change_record("Berlin", "Apples", None, 0, "1"),
+            change_record("Berlin", "Pears", 3, 2, "2"),
+            change_record("Paris", "Figs", 0, 0, "3"),
+            change_record("Paris", "Olives", 4, 0, "4"),
+            change_record("Rome", "Wine", 1, None, "5"),
         ]
     }
 
@@ -176,11 +177,11 @@ def test_failed_publishes_are_reported_by_sequence_number(
     monkeypatch.setattr(check_handler, "alerts", alerts)
     event = {
         "Records": [
-            stream_record("Berlin", "Apples", 5, 0, "1001"),
-            stream_record("Paris", "Figs", 5, 0, "1002"),
-            stream_record("Paris", "Pears", 5, 1, "1003"),  # no alert due, so nothing to fail
-            stream_record("Rome", "Wine", None, 0, "1004"),
-            stream_record("Paris", "Olives", None, 0, "1005"),
+            change_record("Berlin", "Apples", 5, 0, "1001"),
+            change_record("Paris", "Figs", 5, 0, "1002"),
+            change_record("Paris", "Pears", 5, 1, "1003"),  # no alert due, so nothing to fail
+            change_record("Rome", "Wine", None, 0, "1004"),
+            change_record("Paris", "Olives", None, 0, "1005"),
         ]
     }
 
@@ -200,7 +201,7 @@ def test_a_batch_with_nothing_to_alert_succeeds_without_publishing(
 ) -> None:
     alerts = FailingAlerts(failing_stores={"Berlin"})
     monkeypatch.setattr(check_handler, "alerts", alerts)
-    event = {"Records": [stream_record("Berlin", "Apples", 0, 0, "7")]}
+    event = {"Records": [change_record("Berlin", "Apples", 0, 0, "7")]}
 
     assert check_handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
     assert alerts.sent == []

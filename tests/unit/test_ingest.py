@@ -9,19 +9,20 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger, Metrics
-from fakes import (
+
+from inventory.batching import write_all
+from inventory.csv_format import RowError
+from inventory.receipts import MAX_ERRORS_KEPT, ObjectRef
+from load_inventory import ingest as ingest_module
+from load_inventory.ingest import Ingestor, RowsNotWrittenError
+from tests.support.events import inventory_item
+from tests.support.fakes import (
     InMemoryBatchStore,
     InMemoryObjects,
     InMemoryReceipts,
     RecordingSleep,
     inventory_key,
 )
-
-from inventory import config
-from inventory.batching import write_all
-from inventory.receipts import MAX_ERRORS_KEPT, ObjectRef
-from load_inventory import ingest as ingest_module
-from load_inventory.ingest import Ingestor, RowsNotWrittenError
 
 pytestmark = pytest.mark.unit
 
@@ -75,42 +76,31 @@ def test_valid_rows_are_written_stamped_and_one_loaded_receipt_is_kept(world: Wo
     receipt = world.ingestor.ingest(obj)
 
     # Then the valid rows (last one wins) are in the table, stamped with source and time
+    stamped = functools.partial(inventory_item, source_key="stores/berlin.csv", updated_at=NOW)
     assert world.inventory.stored == {
-        ("Berlin", "Apples"): {
-            config.ATTR_STORE: {"S": "Berlin"},
-            config.ATTR_ITEM: {"S": "Apples"},
-            config.ATTR_COUNT: {"N": "7"},
-            config.ATTR_SOURCE_KEY: {"S": "stores/berlin.csv"},
-            config.ATTR_UPDATED_AT: {"S": NOW},
-        },
-        ("Berlin", "Figs"): {
-            config.ATTR_STORE: {"S": "Berlin"},
-            config.ATTR_ITEM: {"S": "Figs"},
-            config.ATTR_COUNT: {"N": "0"},
-            config.ATTR_SOURCE_KEY: {"S": "stores/berlin.csv"},
-            config.ATTR_UPDATED_AT: {"S": NOW},
-        },
+        ("Berlin", "Apples"): stamped("Berlin", "Apples", 7),
+        ("Berlin", "Figs"): stamped("Berlin", "Figs", 0),
     }
     assert len(world.inventory.writes) == 2  # the superseded row is never written
     # And exactly one receipt says what happened
     assert world.receipts.receipts == [receipt]
-    assert receipt["status"] == "loaded"
-    assert receipt["reason"] is None
-    assert receipt["object_key"] == "stores/berlin.csv"
-    assert receipt["receipt_id"] == "0055AED6DCD90281E5"
-    assert receipt["bucket"] == BUCKET
-    assert receipt["rows_written"] == 2
-    assert receipt["rows_rejected"] == 1
-    assert receipt["errors"] == [{"line": 3, "reason": "count must be a whole number, got 'x'"}]
-    assert receipt["duplicates"] == 1
-    assert receipt["processed_at"] == NOW
-    assert receipt["duration_ms"] >= 0
+    assert receipt.status == "loaded"
+    assert receipt.reason is None
+    assert receipt.object_key == "stores/berlin.csv"
+    assert receipt.receipt_id == "0055AED6DCD90281E5"
+    assert receipt.bucket == BUCKET
+    assert receipt.rows_written == 2
+    assert receipt.rows_rejected == 1
+    assert receipt.errors == (RowError(3, "count must be a whole number, got 'x'"),)
+    assert receipt.duplicates == 1
+    assert receipt.processed_at == NOW
+    assert receipt.duration_ms >= 0
 
 
 def test_the_receipt_is_json_serialisable(world: World) -> None:
     receipt = world.ingestor.ingest(world.upload("a.csv", b"store,item,count\ns,i,1\n"))
 
-    assert json.loads(json.dumps(receipt)) == receipt
+    assert json.loads(json.dumps(receipt.as_dict())) == receipt.as_dict()
 
 
 def test_a_rejected_file_writes_no_rows_and_gets_a_rejected_receipt(world: World) -> None:
@@ -123,17 +113,17 @@ def test_a_rejected_file_writes_no_rows_and_gets_a_rejected_receipt(world: World
     # Then nothing reaches the table and the receipt gives the reason
     assert world.inventory.calls == []
     assert world.receipts.receipts == [receipt]
-    assert receipt["status"] == "rejected"
-    assert "header" in receipt["reason"]
-    assert receipt["rows_written"] == 0
+    assert receipt.status == "rejected"
+    assert "header" in (receipt.reason or "")
+    assert receipt.rows_written == 0
 
 
 @pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00", b"store,item,count\na,\x00,1\n"])
 def test_empty_binary_and_nul_files_are_rejected(world: World, data: bytes) -> None:
     receipt = world.ingestor.ingest(world.upload("x.csv", data))
 
-    assert receipt["status"] == "rejected"
-    assert receipt["reason"]
+    assert receipt.status == "rejected"
+    assert receipt.reason
     assert world.inventory.calls == []
     assert len(world.receipts.receipts) == 1
 
@@ -148,29 +138,29 @@ def test_a_missing_object_gets_a_rejected_receipt(world: World) -> None:
     # Then it is accounted for as rejected, and nothing is written
     assert world.objects.reads == [(BUCKET, "stores/gone.csv")]
     assert world.receipts.receipts == [receipt]
-    assert receipt["status"] == "rejected"
-    assert "not found" in receipt["reason"]
-    assert receipt["rows_written"] == 0
+    assert receipt.status == "rejected"
+    assert "not found" in (receipt.reason or "")
+    assert receipt.rows_written == 0
     assert world.inventory.calls == []
 
 
 def test_a_file_of_only_bad_rows_is_loaded_with_zero_rows(world: World) -> None:
     receipt = world.ingestor.ingest(world.upload("k.csv", b"store,item,count\na,b,-1\n,c,1\n"))
 
-    assert receipt["status"] == "loaded"
-    assert receipt["rows_written"] == 0
-    assert receipt["rows_rejected"] == 2
-    assert [e["line"] for e in receipt["errors"]] == [2, 3]
+    assert receipt.status == "loaded"
+    assert receipt.rows_written == 0
+    assert receipt.rows_rejected == 2
+    assert [e.line for e in receipt.errors] == [2, 3]
 
 
 def test_the_receipt_keeps_the_first_errors_and_counts_them_all(world: World) -> None:
     lines = ["store,item,count"] + [f"s,i{n},bad" for n in range(50)] + ["s,ok,1"]
     receipt = world.ingestor.ingest(world.upload("k.csv", "\n".join(lines).encode()))
 
-    assert receipt["rows_rejected"] == 50
-    assert len(receipt["errors"]) == MAX_ERRORS_KEPT
-    assert receipt["errors"][0] == {"line": 2, "reason": "count must be a whole number, got 'bad'"}
-    assert receipt["rows_written"] == 1
+    assert receipt.rows_rejected == 50
+    assert len(receipt.errors) == MAX_ERRORS_KEPT
+    assert receipt.errors[0] == RowError(2, "count must be a whole number, got 'bad'")
+    assert receipt.rows_written == 1
 
 
 def test_a_large_file_is_written_completely_in_batches(world: World) -> None:
@@ -178,7 +168,7 @@ def test_a_large_file_is_written_completely_in_batches(world: World) -> None:
 
     receipt = world.ingestor.ingest(world.upload("big.csv", "\n".join(lines).encode()))
 
-    assert receipt["rows_written"] == 1000
+    assert receipt.rows_written == 1000
     assert len(world.inventory.stored) == 1000
     assert max(len(batch) for batch in world.inventory.calls) == 25
 
@@ -190,8 +180,8 @@ def test_rows_left_unprocessed_once_are_retried_and_the_file_still_loads(
 
     receipt = world.ingestor.ingest(world.upload("k.csv", b"store,item,count\ns,a,1\ns,b,2\n"))
 
-    assert receipt["status"] == "loaded"
-    assert receipt["rows_written"] == 2
+    assert receipt.status == "loaded"
+    assert receipt.rows_written == 2
     assert set(world.inventory.stored) == {("s", "a"), ("s", "b")}
     assert len(no_real_sleep.delays) == 2
 
@@ -234,8 +224,8 @@ def test_each_upload_of_the_same_key_gets_its_own_receipt(world: World) -> None:
     first = world.ingestor.ingest(ref("k.csv", receipt_id="001"))
     second = world.ingestor.ingest(ref("k.csv", receipt_id="002"))
 
-    assert [r["receipt_id"] for r in world.receipts.receipts] == ["001", "002"]
-    assert first["status"] == second["status"] == "loaded"
+    assert [r.receipt_id for r in world.receipts.receipts] == ["001", "002"]
+    assert first.status == second.status == "loaded"
 
 
 def test_ingest_logs_and_counts_what_happened(

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from botocore.exceptions import ClientError
-from fakes import FakeDynamoClient, FakeResourceTable, FakeS3Client, client_error
 
 from inventory import config
 from inventory.batching import Throttled
-from inventory.csv_format import Row
+from inventory.csv_format import Row, RowError
+from inventory.receipts import Receipt, from_item
 from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects, object_ref, to_item
+from tests.support.fakes import FakeDynamoClient, FakeResourceTable, FakeS3Client, client_error
 
 pytestmark = pytest.mark.unit
 
@@ -196,29 +198,48 @@ def test_s3_objects_read_propagates_other_errors() -> None:
 # --- DynamoReceipts ------------------------------------------------------------------------
 
 
+RECEIPT = Receipt(
+    object_key="k.csv",
+    receipt_id="00AB",
+    status="loaded",
+    rows_written=3,
+    rows_rejected=1,
+    errors=(RowError(2, "count is empty"),),
+    duration_ms=12.345,
+)
+
+
 def test_receipts_are_keyed_by_object_key_and_receipt_id_with_floats_as_decimals() -> None:
     table = FakeResourceTable()
-    receipt = {
-        "object_key": "k.csv",
-        "receipt_id": "00AB",
-        "status": "loaded",
-        "reason": None,
-        "rows_written": 3,
-        "errors": [{"line": 2, "reason": "count is empty"}],
-        "duration_ms": 12.345,
-    }
+
+    DynamoReceipts(table).put(RECEIPT)
+
+    assert len(table.items) == 1
+    item = table.items[0]
+    assert item[config.ATTR_OBJECT_KEY] == "k.csv"
+    assert item[config.ATTR_RECEIPT_ID] == "00AB"
+    assert "object_key" not in item and "receipt_id" not in item
+    assert item["status"] == "loaded"
+    assert item["reason"] is None
+    assert item["rows_written"] == 3
+    assert item["errors"] == [{"line": 2, "reason": "count is empty"}]
+    assert item["duration_ms"] == Decimal("12.345")
+    assert not any(isinstance(v, float) for v in item.values())
+
+
+def test_a_stored_receipt_reads_back_as_the_same_receipt() -> None:
+    table = FakeResourceTable()
+    receipt = dataclasses.replace(
+        RECEIPT,
+        object_key="in/köln.csv",
+        status="rejected",
+        reason="not UTF-8 text",
+        errors=(RowError(2, "count is empty"), RowError(5, "store is empty")),
+        duplicates=1,
+        bucket="b",
+        size=42,
+    )
 
     DynamoReceipts(table).put(receipt)
 
-    assert table.items == [
-        {
-            config.ATTR_OBJECT_KEY: "k.csv",
-            config.ATTR_RECEIPT_ID: "00AB",
-            "status": "loaded",
-            "reason": None,
-            "rows_written": 3,
-            "errors": [{"line": 2, "reason": "count is empty"}],
-            "duration_ms": Decimal("12.345"),
-        }
-    ]
-    assert not any(isinstance(v, float) for v in table.items[0].values())
+    assert from_item(table.items[0]) == receipt

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.cli import main
 from loadtests import cost
 from loadtests.cost import (
     DAYS_PER_MONTH,
@@ -202,7 +203,7 @@ def test_the_seed_claim_is_judged_at_10000_files_a_day(
 
 
 def test_the_cli_prints_a_bill(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cost.main(["--files-per-day", "10000", "--rows", "50"]) == 0
+    assert main(["cost", "--files-per-day", "10000", "--rows", "50"]) == 0
 
     out = capsys.readouterr().out
     assert "total" in out

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from inventory.csv_format import ParseResult, parse_inventory
-from inventory.stock import alert_due
 from simulator.generate import MODES, WRITER_BATCH, MessyRates, generate
-from simulator.manifest import LOADED, MANIFEST_NAME, REJECTED, ExpectedAlert, Manifest
+from simulator.manifest import LOADED, MANIFEST_NAME, REJECTED, Manifest
 from simulator.world import CATALOG_SIZE, LARGE_FACTOR, build_catalog
+from tests.support.agreement import Replay, assert_parsed_as_the_manifest_says
 
 pytestmark = pytest.mark.unit
 
@@ -106,25 +106,7 @@ def test_every_file_is_accepted_or_rejected_row_by_row_as_the_manifest_says(
 ) -> None:
     out, manifest = messy_run
     for entry, result in zip(manifest.files, parsed_files(out, manifest), strict=True):
-        expect = entry.expect
-        got = {
-            "status": LOADED if result.accepted else REJECTED,
-            "rows_written": len(result.rows),
-            "rows_rejected": len(result.errors),
-            "rejected_lines": [error.line for error in result.errors],
-            "duplicates": len(result.duplicates),
-        }
-        want = {
-            "status": expect.status,
-            "rows_written": expect.rows_written,
-            "rows_rejected": expect.rows_rejected,
-            "rejected_lines": expect.rejected_lines,
-            "duplicates": expect.duplicates,
-        }
-        assert got == want, (entry.key, entry.modes, result.file_error, result.errors)
-        if expect.status == REJECTED:
-            assert expect.reason_contains
-            assert expect.reason_contains in (result.file_error or ""), entry.key
+        assert_parsed_as_the_manifest_says(entry, result)
 
 
 def test_every_messy_mode_occurs_and_shows_in_its_files(messy_run: tuple[Path, Manifest]) -> None:
@@ -164,17 +146,13 @@ def test_replaying_the_parsed_rows_gives_the_final_state_and_the_alerts(
 ) -> None:
     # Given the real parser's rows of every file, loaded in manifest order into a model table
     out, manifest = request.getfixturevalue(run)
-    table: dict[tuple[str, str], int] = {}
-    alerts: list[ExpectedAlert] = []
+    replay = Replay()
     for entry, result in zip(manifest.files, parsed_files(out, manifest), strict=True):
-        for row in result.rows:
-            previous = table.get(row.key)
-            if alert_due(previous, row.count):
-                alerts.append(ExpectedAlert(row.store, row.item, previous, entry.key))
-            table[row.key] = row.count
+        replay.load(entry.key, result.rows)
 
     # Then the table is the manifest's final state and the alerts are its alerts, in order
-    assert sorted((s, i, c) for (s, i), c in table.items()) == manifest.final_state
+    assert replay.final_state == manifest.final_state
+    alerts = replay.alerts
     assert alerts == manifest.alerts
     assert alerts, "a run this size should cause some alerts"
     assert any(a.previous_count is None for a in alerts)

@@ -1,8 +1,11 @@
-"""In-memory fakes of the ports the lambdas talk to (no mocks library, no network)."""
+"""In-memory fakes of the ports the lambdas talk to (no mocks library, no network).
+
+Each fake keeps what it was asked to do, so a test can account for every item.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from inventory import config
 from inventory.batching import MAX_BATCH_ITEMS, Throttled
+from inventory.receipts import Receipt
 from inventory.stock import NoStockAlert
 
 # A scripted answer to one write_batch call: "ok", "throttle", or how many items to leave
@@ -56,7 +60,7 @@ def inventory_key(item: dict[str, Any]) -> tuple[str, str]:
 
 
 class InMemoryObjects:
-    """An ObjectSource backed by a dict of (bucket, key) -> bytes."""
+    """An ObjectSource backed by a dict of (bucket, key) -> bytes; it keeps every read."""
 
     def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
         self.objects = dict(objects or {})
@@ -71,15 +75,15 @@ class InMemoryReceipts:
     """A ReceiptStore that keeps every receipt it is given."""
 
     def __init__(self) -> None:
-        self.receipts: list[dict[str, Any]] = []
+        self.receipts: list[Receipt] = []
 
-    def put(self, receipt: dict[str, Any]) -> None:
+    def put(self, receipt: Receipt) -> None:
         self.receipts.append(receipt)
 
 
 @dataclass
 class RecordingSleep:
-    """Stands in for time.sleep: records the delays and returns at once."""
+    """Stands in for time.sleep: records each delay and returns at once."""
 
     delays: list[float] = field(default_factory=list)
 
@@ -87,9 +91,39 @@ class RecordingSleep:
         self.delays.append(seconds)
 
 
-def client_error(code: str, operation: str = "BatchWriteItem") -> ClientError:
-    """A botocore ClientError with the given error code."""
-    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+class FailingAlerts:
+    """An AlertPublisher that fails for chosen stores and/or source keys.
+
+    `attempts` keeps every alert it was asked to publish, in order; `sent`, those it published.
+    """
+
+    def __init__(
+        self,
+        failing_stores: Collection[str] = frozenset(),
+        failing_sources: Collection[str | None] = frozenset(),
+    ) -> None:
+        self.failing_stores = set(failing_stores)
+        self.failing_sources = set(failing_sources)
+        self.attempts: list[NoStockAlert] = []
+        self.sent: list[NoStockAlert] = []
+
+    def publish(self, alert: NoStockAlert) -> None:
+        self.attempts.append(alert)
+        if alert.store in self.failing_stores:
+            raise ConnectionError(f"SNS unavailable for {alert.store}")
+        if alert.source_key in self.failing_sources:
+            raise ConnectionError(f"SNS unavailable for {alert.source_key}")
+        self.sent.append(alert)
+
+
+# --- boto3-shaped clients -------------------------------------------------------------------
+
+
+def client_error(
+    code: str, operation: str = "BatchWriteItem", message: str | None = None
+) -> ClientError:
+    """A botocore ClientError with the given error code (and message: the code by default)."""
+    return ClientError({"Error": {"Code": code, "Message": message or code}}, operation)
 
 
 class FakeDynamoClient:
@@ -147,89 +181,3 @@ class FakeSnsClient:
     def publish(self, **kwargs: Any) -> dict[str, Any]:
         self.published.append(kwargs)
         return {"MessageId": str(len(self.published))}
-
-
-class FailingAlerts:
-    """An AlertPublisher that fails for chosen stores and keeps what it sent."""
-
-    def __init__(self, failing_stores: set[str] | frozenset[str] = frozenset()) -> None:
-        self.failing_stores = set(failing_stores)
-        self.sent: list[NoStockAlert] = []
-
-    def publish(self, alert: NoStockAlert) -> None:
-        if alert.store in self.failing_stores:
-            raise ConnectionError(f"SNS unavailable for {alert.store}")
-        self.sent.append(alert)
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of a Lambda context object that powertools reads."""
-
-    function_name: str = "unit-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:unit-test"
-    aws_request_id: str = "req-1"
-    log_group_name: str = "/aws/lambda/unit-test"
-    log_stream_name: str = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-# --- DynamoDB stream records shaped like the Inventory table's (NEW_AND_OLD_IMAGES) ---
-STREAM_ARN = (
-    "arn:aws:dynamodb:us-east-1:000000000000:table/Inventory/stream/2024-05-01T00:00:00.000"
-)
-
-
-def image(
-    store: str, item: str, count: int | None, source_key: str | None = "uploads/k.csv"
-) -> dict[str, Any]:
-    """A DynamoDB-typed Inventory item image."""
-    attrs: dict[str, Any] = {
-        config.ATTR_STORE: {"S": store},
-        config.ATTR_ITEM: {"S": item},
-        config.ATTR_UPDATED_AT: {"S": "2024-05-01T10:00:00.000+00:00"},
-    }
-    if count is not None:
-        attrs[config.ATTR_COUNT] = {"N": str(count)}
-    if source_key is not None:
-        attrs[config.ATTR_SOURCE_KEY] = {"S": source_key}
-    return attrs
-
-
-def stream_record(
-    store: str,
-    item: str,
-    old: int | None,
-    new: int | None,
-    sequence: str = "100",
-    *,
-    source_key: str = "uploads/k.csv",
-) -> dict[str, Any]:
-    """One change: old None means INSERT, new None means REMOVE, otherwise MODIFY."""
-    if old is None and new is None:
-        raise ValueError("a change needs an old or a new count")
-    event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
-    change: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1714557600,
-        "Keys": {config.ATTR_STORE: {"S": store}, config.ATTR_ITEM: {"S": item}},
-        "SequenceNumber": sequence,
-        "SizeBytes": 100,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if new is not None:
-        change["NewImage"] = image(store, item, new, source_key)
-    if old is not None:
-        change["OldImage"] = image(store, item, old, "uploads/earlier.csv")
-    return {
-        "eventID": f"event-{sequence}",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": change,
-        "eventSourceARN": STREAM_ARN,
-    }

@@ -1,0 +1,125 @@
+"""Alerts: Check-Stock reads the Inventory stream and publishes to the NoStock topic.
+
+`Alerts` is ours. `LabStyleAlerts` is the same construct configured as the original lab's
+checker (the "before" of `make bench`): same topic, queue, function and stream wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.functions import PipelineFunction
+from inventory import config
+
+# Only changes that leave an item at 0 can be due an alert; the rest never invoke Check-Stock
+# (fewer invocations, lower cost, less contention).
+NO_STOCK_FILTER = lambda_.FilterCriteria.filter(
+    {"dynamodb": {"NewImage": {config.ATTR_COUNT: {"N": lambda_.FilterRule.is_equal("0")}}}}
+)
+
+TopicEnvironment = Callable[[sns.ITopic], dict[str, str]]
+
+
+def topic_arn_environment(topic: sns.ITopic) -> dict[str, str]:
+    """The checker is told the topic's ARN and publishes to it directly."""
+    return {config.ENV_TOPIC_ARN: topic.topic_arn}
+
+
+def topic_name_environment(topic: sns.ITopic) -> dict[str, str]:
+    """The checker is told the topic's name and looks the ARN up (the lab's way)."""
+    return {config.ENV_TOPIC_NAME: topic.topic_name}
+
+
+class Alerts(Construct):
+    """The NoStock topic and Check-Stock on `table`'s stream, with its on-failure queue.
+
+    `handler` is the checker's code (`<package>.<module>.lambda_handler`). The options say how
+    it is told about the topic (`environment`), what it may do beyond publishing to it
+    (`statements`), which stream records invoke it (`filters`) and whether it reports each
+    failed record (`report_batch_item_failures`); their defaults are ours.
+    Public: `topic` (NoStock), `function` (Check-Stock), `log_group`, `event_source`,
+    `failures` (CheckStockFailures).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        handler: str,
+        environment: TopicEnvironment = topic_arn_environment,
+        statements: Sequence[iam.PolicyStatement] = (),
+        filters: Sequence[Mapping[str, Any]] = (NO_STOCK_FILTER,),
+        report_batch_item_failures: bool = True,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(
+            self,
+            "NoStock",
+            display_name="NoStock",
+            enforce_ssl=True,
+            # The AWS-managed SNS key: encrypted at rest, with no key policy to maintain.
+            master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
+        )
+        checker = PipelineFunction(
+            self,
+            "CheckStock",
+            handler=handler,
+            description="Publishes NoStock when an item's count becomes 0",
+            environment=environment(self.topic),
+            timeout=Duration.seconds(30),
+            memory_size=512,
+        )
+        self.function = checker.function
+        self.log_group = checker.log_group
+        self.failures = checker.failures  # CheckStockFailures
+        self.topic.grant_publish(self.function)
+        for statement in statements:
+            self.function.add_to_role_policy(statement)
+        self.event_source = sources.DynamoEventSource(
+            table,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=100,
+            bisect_batch_on_error=True,
+            retry_attempts=3,
+            report_batch_item_failures=report_batch_item_failures,
+            # Batches that still fail after the retries are queued.
+            on_failure=sources.SqsDlq(self.failures),
+            # No filter at all, rather than an empty list, which CloudFormation refuses.
+            filters=list(filters) or None,
+        )
+        self.function.add_event_source(self.event_source)
+
+
+class LabStyleAlerts(Alerts):
+    """`Alerts` as the original lab's checker: the baseline `make bench` measures against.
+
+    It finds NoStock by name with `sns:ListTopics`, gets every stream record (no filter) and
+    never reports partial batch failures.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, table: dynamodb.ITable, handler: str
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            table=table,
+            handler=handler,
+            environment=topic_name_environment,
+            # ListTopics has no resource to scope it to (infra/nag.py says so too).
+            statements=[iam.PolicyStatement(actions=["sns:ListTopics"], resources=["*"])],
+            filters=(),  # every record invokes the checker, as in the lab
+            report_batch_item_failures=False,
+        )

@@ -1,0 +1,77 @@
+"""What every function of the pipeline is built from: `PipelineFunction` and `failure_queue`.
+
+The constructs (ingest, alerts, and whatever comes next) share these, so a function's runtime,
+logging and failure handling are decided here, once.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.bundling import function_code
+
+# A runtime current on AWS; the embedded emulator runs its Lambdas on the same Python.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+def failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """An encrypted, TLS-only queue that holds what could not be processed, for 14 days."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+
+
+class PipelineFunction(Construct):
+    """A Python function from `lambdas/<package>`, with its own log group and failure queue.
+
+    `handler` is `<package>.<module>.lambda_handler`; the asset holds that package and the domain.
+    What the function could not process goes to `failures`: asynchronous invocations through
+    the on-failure destination (`invoked_asynchronously`), an event source by naming the queue
+    as its own on-failure destination.
+    Public: `function`, `log_group`, `failures`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        environment: dict[str, str],
+        timeout: Duration,
+        memory_size: int,
+        invoked_asynchronously: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.failures = failure_queue(self, "Failures")
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            handler=handler,
+            code=function_code(handler.split(".", 1)[0], RUNTIME),
+            description=description,
+            environment={"POWERTOOLS_LOG_LEVEL": "INFO", **environment},
+            timeout=timeout,
+            memory_size=memory_size,
+            log_group=self.log_group,
+            # Asynchronous invocations (S3 notifications): retried twice, then dead-lettered.
+            retry_attempts=2 if invoked_asynchronously else None,
+            on_failure=(
+                destinations.SqsDestination(self.failures) if invoked_asynchronously else None
+            ),
+        )

@@ -1,0 +1,50 @@
+"""Ingest: an upload to the bucket invokes Load-Inventory, which fills the two tables."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from constructs import Construct
+
+from infra.functions import PipelineFunction
+from infra.storage import Storage
+from inventory import config
+
+
+class Ingest(Construct):
+    """Load-Inventory on every object created in `storage.bucket`, with its on-failure queue.
+
+    `handler` is the loader's code (`<package>.<module>.lambda_handler`). It may read the
+    bucket and write the Inventory and IngestReceipts tables, nothing else.
+    Public: `function` (Load-Inventory), `log_group`, `failures` (LoadInventoryFailures).
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, storage: Storage, handler: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        loader = PipelineFunction(
+            self,
+            "LoadInventory",
+            handler=handler,
+            description="Loads an uploaded inventory CSV into the Inventory table",
+            environment={
+                config.ENV_TABLE_NAME: storage.table.table_name,
+                config.ENV_RECEIPTS_TABLE_NAME: storage.receipts.table_name,
+            },
+            # A 20,000-row file is 800 BatchWriteItem calls; the timeout leaves ample room.
+            timeout=Duration.seconds(120),
+            memory_size=1024,
+            # S3 invokes the loader asynchronously: retried twice, then the event is queued.
+            invoked_asynchronously=True,
+        )
+        self.function = loader.function
+        self.log_group = loader.log_group
+        self.failures = loader.failures  # LoadInventoryFailures
+        storage.bucket.grant_read(self.function)
+        storage.table.grant_write_data(self.function)
+        storage.receipts.grant_write_data(self.function)
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.function)
+        )
