@@ -139,16 +139,16 @@ def register(parser: argparse.ArgumentParser) -> None:
     ver.add_argument(
         "--keep-queue", action="store_true", help="keep the alert queue after a clean verify"
     )
-    ver.set_defaults(handler=verify_command)
-    gen.set_defaults(handler=generate_command)
-    up.set_defaults(handler=upload_command)
+    ver.set_defaults(simulate_handler=verify_command)
+    gen.set_defaults(simulate_handler=generate_command)
+    up.set_defaults(simulate_handler=upload_command)
     bench = commands.add_parser(
         "bench",
         help="time generating files (a benchmark, not a test)",
         description="Time `generate` alone: world building, rendering and writing.",
     )
     add_bench_arguments(bench)
-    bench.set_defaults(handler=bench_command)
+    bench.set_defaults(simulate_handler=bench_command)
 
 
 def generate_command(args: argparse.Namespace, console: Console) -> int:
@@ -199,6 +199,7 @@ def _outputs() -> StackOutputs:
 
 
 def upload_command(args: argparse.Namespace, console: Console) -> int:
+    from simulator.manifest import Manifest
     from simulator.upload import Pace, upload_run
 
     if (args.files_per_day is None) != (args.day_minutes is None):
@@ -208,6 +209,7 @@ def upload_command(args: argparse.Namespace, console: Console) -> int:
         pace = Pace.compressed_day(args.files_per_day, args.day_minutes)
     else:
         pace = Pace(args.rate)
+    Manifest.load(args.dir)  # a folder that is not a run fails here, before any deploy
     state = upload_run(args.dir, _outputs(), pace, args.concurrency, console)
     missing = sum(1 for u in state.uploads if u.status is None)
     if missing:
@@ -216,9 +218,12 @@ def upload_command(args: argparse.Namespace, console: Console) -> int:
 
 
 def verify_command(args: argparse.Namespace, console: Console) -> int:
+    from simulator.manifest import Manifest
     from simulator.state import UploadState
     from simulator.verify import cleanup, verify_run
 
+    Manifest.load(args.dir)  # a folder that is not a run fails here, before any deploy
+    UploadState.load(args.dir)
     diff = verify_run(args.dir, _outputs(), console, timeout_s=args.timeout)
     if diff.total == 0 and not args.keep_queue:
         cleanup(UploadState.load(args.dir))
@@ -235,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the chosen `simulate` command; bad input gets a one-line error and exit code 2."""
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:
-        code: int = args.handler(args, console)
+        code: int = args.simulate_handler(args, console)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2
