@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -28,6 +28,15 @@ NO_STOCK_FILTER = lambda_.FilterCriteria.filter(
 )
 
 TopicEnvironment = Callable[[sns.ITopic], dict[str, str]]
+
+# How long Check-Stock remembers an alert it sent: longer than anything that can deliver the
+# same change again (stream retries last at most MAX_RECORD_AGE; a batch kept in
+# CheckStockFailures, 14 days, can be re-driven until then).
+ALERTS_SENT_TTL = Duration.days(15)
+# A batch that keeps failing is sent to CheckStockFailures after this long (AWS's minimum; the
+# only bound MiniStack honours), or after RETRY_ATTEMPTS retries on AWS, whichever is first.
+MAX_RECORD_AGE = Duration.seconds(60)
+RETRY_ATTEMPTS = 10
 
 
 def topic_arn_environment(topic: sns.ITopic) -> dict[str, str]:
@@ -48,7 +57,12 @@ class Alerts(Construct):
     (`statements`), which stream records invoke it (`filters`) and whether it reports each
     failed record (`report_batch_item_failures`); their defaults are ours.
     Public: `topic` (NoStock), `function` (Check-Stock), `log_group`, `event_source`,
-    `failures` (CheckStockFailures).
+    `failures` (CheckStockFailures), `alerts_sent` (AlertsSent, when `remember_alerts`).
+
+    Delivery: a batch in which any record fails is failed as a whole (Check-Stock raises) and
+    retried; alerts already sent are not sent again, because Check-Stock remembers each one
+    in AlertsSent (keyed by the change) before it returns. Partial batch responses are not
+    used: MiniStack ignores them for streams and drops the records reported as failed.
     """
 
     def __init__(
@@ -61,7 +75,8 @@ class Alerts(Construct):
         environment: TopicEnvironment = topic_arn_environment,
         statements: Sequence[iam.PolicyStatement] = (),
         filters: Sequence[Mapping[str, Any]] = (NO_STOCK_FILTER,),
-        report_batch_item_failures: bool = True,
+        report_batch_item_failures: bool = False,
+        remember_alerts: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -85,6 +100,16 @@ class Alerts(Construct):
         self.log_group = checker.log_group
         self.failures = checker.failures  # CheckStockFailures
         self.topic.grant_publish(self.function)
+        self.alerts_sent: dynamodb.Table | None = None
+        if remember_alerts:
+            self.alerts_sent = self._alerts_sent_table()
+            self.alerts_sent.grant_read_write_data(self.function)
+            self.function.add_environment(
+                config.ENV_ALERTS_SENT_TABLE_NAME, self.alerts_sent.table_name
+            )
+            self.function.add_environment(
+                config.ENV_ALERTS_SENT_TTL_SECONDS, str(int(ALERTS_SENT_TTL.to_seconds()))
+            )
         for statement in statements:
             self.function.add_to_role_policy(statement)
         self.event_source = sources.DynamoEventSource(
@@ -92,14 +117,29 @@ class Alerts(Construct):
             starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=100,
             bisect_batch_on_error=True,
-            retry_attempts=3,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_record_age=MAX_RECORD_AGE,
             report_batch_item_failures=report_batch_item_failures,
-            # Batches that still fail after the retries are queued.
+            # Batches that still fail after the retries, or past the age, are queued.
             on_failure=sources.SqsDlq(self.failures),
             # No filter at all, rather than an empty list, which CloudFormation refuses.
             filters=list(filters) or None,
         )
         self.function.add_event_source(self.event_source)
+
+    def _alerts_sent_table(self) -> dynamodb.Table:
+        """AlertsSent: one item per alert sent (powertools idempotency), expiring by TTL."""
+        return dynamodb.Table(
+            self,
+            "AlertsSent",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,  # a memory of recent sends, not data
+        )
 
 
 class LabStyleAlerts(Alerts):
@@ -122,4 +162,5 @@ class LabStyleAlerts(Alerts):
             statements=[iam.PolicyStatement(actions=["sns:ListTopics"], resources=["*"])],
             filters=(),  # every record invokes the checker, as in the lab
             report_batch_item_failures=False,
+            remember_alerts=False,
         )

@@ -16,7 +16,7 @@ class Ingest(Construct):
     """Load-Inventory on every object created in `storage.bucket`, with its on-failure queue.
 
     `handler` is the loader's code (`<package>.<module>.lambda_handler`). It may read the
-    bucket and write the Inventory and IngestReceipts tables, nothing else.
+    bucket, write the Inventory table, and write and read IngestReceipts; nothing else.
     Public: `function` (Load-Inventory), `log_group`, `failures` (LoadInventoryFailures).
     """
 
@@ -33,8 +33,9 @@ class Ingest(Construct):
                 config.ENV_TABLE_NAME: storage.table.table_name,
                 config.ENV_RECEIPTS_TABLE_NAME: storage.receipts.table_name,
             },
-            # A 20,000-row file is 800 BatchWriteItem calls; the timeout leaves ample room.
-            timeout=Duration.seconds(120),
+            # Lambda's maximum: a file up to the loader's size limit (MAX_OBJECT_BYTES) loads
+            # in one invocation well within it (docs/design.md, "Large files").
+            timeout=Duration.minutes(15),
             memory_size=1024,
             # S3 invokes the loader asynchronously: retried twice, then the event is queued.
             invoked_asynchronously=True,
@@ -45,6 +46,8 @@ class Ingest(Construct):
         storage.bucket.grant_read(self.function)
         storage.table.grant_write_data(self.function)
         storage.receipts.grant_write_data(self.function)
+        # A receipt is read back to tell a repeated delivery from a new upload.
+        storage.receipts.grant(self.function, "dynamodb:GetItem")
         storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.function)
         )

@@ -35,12 +35,14 @@ CHECK_HANDLER = "check_stock.handler"
 def check_stock_handler() -> Iterator[ModuleType]:
     """check_stock.handler after a cold start with its settings, and forgotten afterwards.
 
-    The module keeps a BatchProcessor and a publisher as module-level state, as in Lambda;
-    the tests replace the publisher per example, and their properties would show any state
+    The module keeps its sender (publisher and AlertsSent) as module-level state, as in Lambda;
+    the tests replace the sender per example, and their properties would show any state
     carried from one invocation into the next.
     """
     with (
-        offline_aws(**{config.ENV_TOPIC_ARN: TOPIC_ARN}),
+        offline_aws(
+            **{config.ENV_TOPIC_ARN: TOPIC_ARN, config.ENV_ALERTS_SENT_TABLE_NAME: "AlertsSent"}
+        ),
         fresh_imports(CHECK_HANDLER) as import_fresh,
     ):
         yield import_fresh(CHECK_HANDLER)

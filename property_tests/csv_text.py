@@ -3,6 +3,7 @@
 The writer follows RFC 4180 by hand (quote a field holding a comma, a quote or a line break;
 double the quotes inside), so the parser is not checked against the library it is built on.
 It also knows the physical line each record starts on, which is what errors must report.
+Besides text it can write `Raw` lines: bytes that are not text (not UTF-8, or NUL).
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ class Blank:
     text: str = ""
 
 
-Line = Record | Blank
+@dataclass(frozen=True)
+class Raw:
+    """A physical line of bytes that is not text: not UTF-8, or holding NUL.
+
+    It holds no line break and no quote, so it is one record, on one line, by itself.
+    """
+
+    data: bytes
+
+
+Line = Record | Blank | Raw
 
 
 @dataclass(frozen=True)
@@ -75,28 +86,52 @@ def write_record(fields: Sequence[str], layout: Layout, position: int = 0) -> st
 
 
 def render(lines: Sequence[Line], layout: Layout) -> tuple[bytes, list[int]]:
-    """The file's bytes, and the physical line (1-based) each Record in `lines` starts on."""
+    """The file's bytes, and the physical line (1-based) each Record or Raw line starts on."""
     chunks: list[str] = [blank.text + layout.newline for blank in layout.before_header]
     chunks.append(write_record(layout.header, layout))
     number = 1 + sum(len(_LINE_BREAK.findall(chunk)) for chunk in chunks)
+    out = [(BOM if layout.bom else "").encode("utf-8")]
+    out.extend(chunk.encode("utf-8") for chunk in chunks)
     starts: list[int] = []
     for position, line in enumerate(lines):
+        if isinstance(line, Raw):
+            starts.append(number)
+            out.append(line.data + layout.newline.encode("utf-8"))
+            number += 1
+            continue
         if isinstance(line, Blank):
             chunk = line.text + layout.newline
         else:
             starts.append(number)
             chunk = write_record(line.fields, layout, position)
-        chunks.append(chunk)
+        out.append(chunk.encode("utf-8"))
         number += len(_LINE_BREAK.findall(chunk))
-    text = "".join(chunks)
+    data = b"".join(out)
     if not layout.trailing_newline:
-        text = text.removesuffix(layout.newline)
-    return ((BOM if layout.bom else "") + text).encode("utf-8"), starts
+        data = data.removesuffix(layout.newline.encode("utf-8"))
+    return data, starts
 
 
 # --- strategies -----------------------------------------------------------------------------
 
 blanks = st.builds(Blank, st.text(st.sampled_from(" \t"), max_size=3))
+
+
+def is_text(data: bytes) -> bool:
+    try:
+        return "\x00" not in data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+
+
+# Bytes that are not text around ones that may be: what a bad export or a stray binary leaves.
+_NOT_TEXT = [b"\x00", b"\xff", b"\xc3", b"\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82"]
+raw_lines = (
+    st.tuples(st.binary(max_size=6), st.sampled_from(_NOT_TEXT), st.binary(max_size=6))
+    .map(lambda parts: b"".join(parts).translate(None, b'\r\n"'))
+    .filter(lambda data: not is_text(data))
+    .map(Raw)
+)
 
 
 @st.composite

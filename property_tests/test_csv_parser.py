@@ -1,4 +1,4 @@
-"""Properties of the CSV parser (`inventory.csv_format.parse_inventory`).
+"""Properties of the CSV parser (`inventory.csv_format`: parse_inventory and parse_stream).
 
 Decisions these properties hold the parser to (README, "CSV rules"):
 - Store and item are trimmed of surrounding whitespace, as Python's `str.strip` defines it
@@ -9,9 +9,14 @@ Decisions these properties hold the parser to (README, "CSV rules"):
   load. Other Unicode separators (U+0085, U+2028, ...) are ordinary characters of a name.
 - A record whose fields are all blank (an empty line, spaces, or `,,`) counts as a blank
   line and is skipped without an error.
-- A file containing a NUL character is not text (UTF-16 without a BOM looks like that) and
-  is rejected as a whole, like a file that is not UTF-8 or has no valid header. These are
-  the only ways a whole file is refused; any other bad record is a rejected row.
+- Each physical line is decoded on its own. A line that is not UTF-8 or holds a NUL is one
+  rejected row, unless it is the header line: then the file is not text (an image, an
+  archive, UTF-16) and is rejected as a whole, like a file without a valid header or an
+  empty one. These are the only ways a whole file is refused; any other bad record is a
+  rejected row.
+- parse_stream is the same parser fed in chunks: with one unbounded window it finds exactly
+  what parse_inventory finds, wherever the chunks are cut; with small windows, applying the
+  windows in order leaves what parse_inventory leaves.
 
 The model below (`model_row`) restates the row rules independently of the parser.
 """
@@ -19,16 +24,35 @@ The model below (`model_row`) restates the row rules independently of the parser
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from unittest import mock
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from inventory import csv_format
-from inventory.csv_format import Duplicate, ParseResult, Row, parse_inventory
-from property_tests.csv_text import Layout, Line, Record, blanks, layouts, render
+from inventory.csv_format import (
+    MAX_ERRORS_KEPT,
+    Duplicate,
+    InventoryStream,
+    ParseResult,
+    Row,
+    parse_inventory,
+    parse_stream,
+)
+from property_tests.csv_text import (
+    Layout,
+    Line,
+    Raw,
+    Record,
+    blanks,
+    layouts,
+    raw_lines,
+    render,
+)
 
 pytestmark = pytest.mark.property
 
@@ -69,11 +93,14 @@ class Expected:
 
 def expected(lines: Sequence[Line], starts: Sequence[int]) -> Expected:
     """The parse the contract calls for: valid rows (last wins), rejected lines, duplicates."""
-    records = [line for line in lines if isinstance(line, Record)]
+    records = [line for line in lines if isinstance(line, Record | Raw)]
     latest: dict[tuple[str, str], Row] = {}
     errors: list[int] = []
     duplicates: list[Duplicate] = []
     for record, line in zip(records, starts, strict=True):
+        if isinstance(record, Raw):  # not text: rejected on its own line
+            errors.append(line)
+            continue
         verdict = model_row(record.fields)
         if verdict == BLANK:
             continue
@@ -180,7 +207,7 @@ def valid_documents(draw: st.DrawFn) -> list[Line]:
     return lines
 
 
-# Any character a field can hold (NUL makes the file binary: rejected as a whole).
+# Any character a field can hold (NUL makes a line not text: see raw_lines).
 FIELD_CHARS = st.one_of(
     st.characters(codec="utf-8", exclude_characters="\x00"),
     st.sampled_from(list(',"\r\n -+0123456789 ')),
@@ -261,6 +288,7 @@ any_record = st.one_of(
     invalid_records,
     st.tuples(padding, padding, padding).map(Record),  # `,,` and friends: blank
     blanks,
+    raw_lines,
 )
 
 
@@ -352,3 +380,105 @@ def test_a_file_whose_first_record_is_not_the_header_is_rejected_whole(
     assert result.file_error is not None
     assert "header must be store,item,count" in result.file_error
     assert result.rows == result.errors == result.duplicates == ()
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+cut_points = st.lists(st.integers(0, 10**6), max_size=8)
+# The parser's own limits, lowered so that small files reach its block boundaries and its
+# over-long lines (None keeps the real limit).
+block_sizes = st.sampled_from([1, 2, 3, 7, 64, 4096, csv_format._BLOCK_BYTES])
+line_limits = st.none() | st.integers(8, 80)
+
+
+def split(data: bytes, cuts: Sequence[int]) -> list[bytes]:
+    """data in chunks, cut at the given offsets (modulo its length); empty chunks included."""
+    points = sorted(cut % (len(data) + 1) for cut in cuts)
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+
+@contextmanager
+def parser_limits(block: int, max_line: int | None, size: int) -> Iterator[None]:
+    """The parser with these limits (a block of at least size/256, to stay quick)."""
+    with (
+        mock.patch.object(csv_format, "_BLOCK_BYTES", max(block, size // 256)),
+        mock.patch.object(csv_format, "MAX_LINE_BYTES", max_line or csv_format.MAX_LINE_BYTES),
+    ):
+        yield
+
+
+def assert_streams_as_parsed(stream: InventoryStream, result: ParseResult) -> None:
+    """One unbounded window finds exactly what parse_inventory finds."""
+    windows = list(stream)
+    assert len(windows) <= 1
+    assert tuple(row for window in windows for row in window) == result.rows
+    assert stream.file_error == result.file_error
+    assert stream.errors == list(result.errors[:MAX_ERRORS_KEPT])
+    assert stream.error_count == len(result.errors)
+    assert stream.duplicates == len(result.duplicates)
+    assert stream.rows == len(result.rows)
+
+
+@given(
+    lines=mixed_documents(),
+    layout=layouts,
+    cuts=cut_points,
+    block=block_sizes,
+    max_line=line_limits,
+)
+def test_a_stream_in_any_chunks_finds_what_parse_inventory_finds(
+    lines: list[Line], layout: Layout, cuts: list[int], block: int, max_line: int | None
+) -> None:
+    # Given any file, cut into chunks anywhere
+    data, _ = render(lines, layout)
+
+    # When it is streamed with one unbounded window, and parsed whole
+    with parser_limits(block, max_line, len(data)):
+        result = parse_inventory(data)
+        stream = parse_stream(split(data, cuts), window_rows=None)
+
+        # Then both find the same rows, errors and duplicates
+        assert_streams_as_parsed(stream, result)
+
+
+@given(
+    head=st.sampled_from([b"", b"store,item,count\n", b"\xef\xbb\xbfSTORE,item,count\r\n"]),
+    tail=st.binary(max_size=2000),
+    cuts=cut_points,
+    block=block_sizes,
+    max_line=line_limits,
+)
+def test_arbitrary_bytes_in_any_chunks_stream_as_they_parse(
+    head: bytes, tail: bytes, cuts: list[int], block: int, max_line: int | None
+) -> None:
+    data = head + tail
+    with parser_limits(block, max_line, len(data)):
+        result = parse_inventory(data)
+        assert_streams_as_parsed(parse_stream(split(data, cuts), window_rows=None), result)
+
+
+@given(lines=mixed_documents(), layout=layouts, cuts=cut_points, window=st.integers(1, 5))
+def test_small_windows_hold_unique_keys_and_apply_as_the_whole_file(
+    lines: list[Line], layout: Layout, cuts: list[int], window: int
+) -> None:
+    # Given any file, cut into chunks anywhere
+    data, _ = render(lines, layout)
+
+    # When it is streamed in windows of a few rows
+    stream = parse_stream(split(data, cuts), window_rows=window)
+    windows = list(stream)
+
+    # Then every window is small and holds each key once, in file order
+    assert all(1 <= len(rows) <= window for rows in windows)
+    assert all(len({row.key for row in rows}) == len(rows) for rows in windows)
+    line_order = [row.line for rows in windows for row in rows]
+    assert line_order == sorted(set(line_order))
+    # and the windows applied in order leave what the whole file leaves
+    result = parse_inventory(data)
+    assert {row.key: row for rows in windows for row in rows} == {
+        row.key: row for row in result.rows
+    }
+    assert stream.rows + stream.duplicates == len(result.rows) + len(result.duplicates)
+    assert stream.error_count == len(result.errors)
+    assert stream.errors == list(result.errors[:MAX_ERRORS_KEPT])
+    assert stream.file_error == result.file_error

@@ -23,6 +23,7 @@ from check_stock.alerts import alert_from_record
 from inventory import config
 from inventory.csv_format import MAX_COUNT_DIGITS, parse_inventory
 from inventory.stock import alert_for
+from inventory.versions import row_version
 from load_inventory.aws import to_item
 from property_tests.budget import examples
 from tests.support.events import stream_record
@@ -86,7 +87,9 @@ class StockRule(RuleBasedStateMachine):
         parsed = parse_inventory(csv_file(rows))
         assert parsed.accepted
         for row in parsed.rows:
-            new = to_item(row, source_key, UPDATED_AT)
+            new = to_item(
+                row, source_key, UPDATED_AT, row_version(f"v{self.uploads:06d}", row.line)
+            )
             old = self.table.get(row.key)
             self.table[row.key] = new
             self._change(old, new)

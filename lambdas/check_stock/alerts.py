@@ -11,6 +11,19 @@ from inventory import config
 from inventory.stock import NoStockAlert, alert_for
 
 
+def change_id(record: DynamoDBRecord) -> str:
+    """What identifies the change a record carries, however often it is delivered.
+
+    The new image's version (the upload and row it came from); without one (an item written
+    by something other than the loader), the record's stream sequence number.
+    """
+    change = record.dynamodb
+    new = change.new_image if change is not None else None
+    if new and new.get(config.ATTR_VERSION):
+        return str(new[config.ATTR_VERSION])
+    return f"seq:{change.sequence_number if change is not None else ''}"
+
+
 class AlertPublisher(Protocol):
     def publish(self, alert: NoStockAlert) -> None: ...
 

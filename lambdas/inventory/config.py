@@ -6,6 +6,9 @@ ENV_RECEIPTS_TABLE_NAME = "RECEIPTS_TABLE_NAME"
 ENV_TOPIC_ARN = "TOPIC_ARN"
 # The lab-style baseline finds its topic by name (list_topics), as the original lab did.
 ENV_TOPIC_NAME = "TOPIC_NAME"
+# Check-Stock remembers the alerts it has sent here (powertools idempotency).
+ENV_ALERTS_SENT_TABLE_NAME = "ALERTS_SENT_TABLE_NAME"
+ENV_ALERTS_SENT_TTL_SECONDS = "ALERTS_SENT_TTL_SECONDS"
 
 # Inventory table attributes.
 ATTR_STORE = "Store"
@@ -13,6 +16,8 @@ ATTR_ITEM = "Item"
 ATTR_COUNT = "Count"
 ATTR_SOURCE_KEY = "SourceKey"
 ATTR_UPDATED_AT = "UpdatedAt"
+# Which upload the value came from (inventory.versions): writes only ever raise it.
+ATTR_VERSION = "Version"
 
 # Receipts table key: one receipt per uploaded object version.
 ATTR_OBJECT_KEY = "ObjectKey"

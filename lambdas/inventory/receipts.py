@@ -7,18 +7,30 @@ Both the functions that write receipts and the tooling that reads them go throug
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from inventory import config
-from inventory.csv_format import ParseResult, RowError
-
-MAX_ERRORS_KEPT = 20  # a receipt keeps the first errors; the count covers all of them
+from inventory.csv_format import MAX_ERRORS_KEPT as MAX_ERRORS_KEPT  # its home is the parser
+from inventory.csv_format import RowError
 
 LOADED = "loaded"
 REJECTED = "rejected"
+
+
+class ParseSummary(Protocol):
+    """What the receipt needs from a parse: a file-level reason, rejected rows, duplicates."""
+
+    @property
+    def file_error(self) -> str | None: ...
+    @property
+    def errors(self) -> Sequence[RowError]: ...
+    @property
+    def error_count(self) -> int: ...
+    @property
+    def duplicate_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class Receipt:
     reason: str | None = None  # why a REJECTED file was rejected as a whole
     errors: tuple[RowError, ...] = ()  # the first MAX_ERRORS_KEPT rejected rows
     duplicates: int = 0
+    rows_stale: int = 0  # valid rows skipped: a newer upload had already set the item
+    superseded: bool = False  # the key held a newer upload when this one was read: not applied
     bucket: str = ""
     size: int = 0
     etag: str = ""
@@ -63,21 +77,23 @@ class Receipt:
 
 def build_receipt(
     ref: ObjectRef,
-    parsed: ParseResult,
+    parsed: ParseSummary,
     rows_written: int,
     duration_ms: float,
     processed_at: str,
+    rows_stale: int = 0,
 ) -> Receipt:
-    """The receipt for an object whose rows were all written (or that was rejected)."""
+    """The receipt for an object whose rows were all written or found stale (or rejected)."""
     return Receipt(
         object_key=ref.key,
         receipt_id=ref.receipt_id,
-        status=LOADED if parsed.accepted else REJECTED,
+        status=LOADED if parsed.file_error is None else REJECTED,
         rows_written=rows_written,
-        rows_rejected=len(parsed.errors),
+        rows_rejected=parsed.error_count,
         reason=parsed.file_error,
-        errors=parsed.errors[:MAX_ERRORS_KEPT],
-        duplicates=len(parsed.duplicates),
+        errors=tuple(parsed.errors[:MAX_ERRORS_KEPT]),
+        duplicates=parsed.duplicate_count,
+        rows_stale=rows_stale,
         bucket=ref.bucket,
         size=ref.size,
         etag=ref.etag,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
 from inventory import config, receipts
-from inventory.batching import Throttled
+from inventory.batching import BatchResult, Throttled
 from inventory.csv_format import Row
 from inventory.receipts import ObjectRef, Receipt
 
@@ -19,6 +19,10 @@ _THROTTLE_CODES = {
     "ThrottlingException",
     "RequestLimitExceeded",
 }
+# Per-item cancellation reasons of TransactWriteItems: stale, or worth another try.
+_STALE = "ConditionalCheckFailed"
+_RETRY_REASONS = {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+READ_CHUNK_BYTES = 1 << 16
 Item = dict[str, Any]
 
 
@@ -37,52 +41,93 @@ def object_ref(record: S3EventRecord) -> ObjectRef:
     )
 
 
-def to_item(row: Row, source_key: str, updated_at: str) -> Item:
-    """The DynamoDB item for a row, stamped with where and when it came from."""
+def to_item(row: Row, source_key: str, updated_at: str, version: str) -> Item:
+    """The DynamoDB item for a row, stamped with where it came from, when, and its version."""
     return {
         config.ATTR_STORE: {"S": row.store},
         config.ATTR_ITEM: {"S": row.item},
         config.ATTR_COUNT: {"N": str(row.count)},
         config.ATTR_SOURCE_KEY: {"S": source_key},
         config.ATTR_UPDATED_AT: {"S": updated_at},
+        config.ATTR_VERSION: {"S": version},
     }
 
 
+class ObjectReplacedError(Exception):
+    """The key holds another version of the object than the event names."""
+
+
 class S3Objects:
-    """Reads whole objects into memory: no temp files, so concurrent invocations never clash."""
+    """Streams objects in chunks: memory stays bounded whatever the object's size."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, chunk_bytes: int = READ_CHUNK_BYTES) -> None:
         self._client = client
+        self._chunk_bytes = chunk_bytes
 
-    def read(self, bucket: str, key: str) -> bytes | None:
-        """The object's bytes, or None when it no longer exists."""
+    def open(self, bucket: str, key: str, etag: str = "") -> Iterator[bytes] | None:
+        """The object's bytes as chunks, or None when it no longer exists.
+
+        With `etag`, only that version of the object: ObjectReplacedError if the key now
+        holds another (a newer upload, whose own event will load it).
+        """
+        conditions = {"IfMatch": f'"{etag.strip(chr(34))}"'} if etag else {}
         try:
-            response = self._client.get_object(Bucket=bucket, Key=key)
+            response = self._client.get_object(Bucket=bucket, Key=key, **conditions)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404"}:
                 return None
+            if code in {"PreconditionFailed", "412"}:
+                raise ObjectReplacedError(f"{key} no longer has ETag {etag}") from exc
             raise
-        body: bytes = response["Body"].read()
-        return body
+        chunks: Iterator[bytes] = response["Body"].iter_chunks(self._chunk_bytes)
+        return chunks
 
 
 class DynamoInventory:
-    """BatchWriteItem against the Inventory table (a `BatchStore` of DynamoDB items)."""
+    """Conditional writes to the Inventory table (a `BatchStore` of DynamoDB items).
+
+    Each batch is one TransactWriteItems of up to 100 puts, each conditional on the stored
+    version being older (or absent). When a condition fails DynamoDB cancels the whole
+    transaction and says, per item, why: the items whose condition failed are stale (a newer
+    version is stored) and are dropped; the rest are left to be tried again.
+    """
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
-    def write_batch(self, items: Sequence[Item]) -> Sequence[Item]:
-        requests = [{"PutRequest": {"Item": item}} for item in items]
+    def _put(self, item: Item) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(#v) OR #v < :v",
+                "ExpressionAttributeNames": {"#v": config.ATTR_VERSION},
+                "ExpressionAttributeValues": {":v": item[config.ATTR_VERSION]},
+            }
+        }
+
+    def write_batch(self, items: Sequence[Item]) -> BatchResult[Item]:
         try:
-            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            self._client.transact_write_items(TransactItems=[self._put(i) for i in items])
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _THROTTLE_CODES:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _THROTTLE_CODES:
                 raise Throttled(str(exc)) from exc
-            raise
-        unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
-        return [request["PutRequest"]["Item"] for request in unprocessed]
+            if code != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            if len(reasons) != len(items):
+                raise  # no per-item answer: nothing can be told apart, so fail loudly
+            codes = [reason.get("Code", "None") for reason in reasons]
+            unknown = sorted({c for c in codes if c != _STALE and c not in _RETRY_REASONS})
+            if unknown:
+                raise RuntimeError(f"TransactWriteItems cancelled: {', '.join(unknown)}") from exc
+            stale = [item for item, c in zip(items, codes, strict=True) if c == _STALE]
+            left = [item for item, c in zip(items, codes, strict=True) if c != _STALE]
+            return BatchResult(left=left, stale=stale)
+        return BatchResult()
 
 
 class DynamoReceipts:
@@ -91,5 +136,25 @@ class DynamoReceipts:
     def __init__(self, resource_table: Any) -> None:
         self._table = resource_table
 
-    def put(self, receipt: Receipt) -> None:
-        self._table.put_item(Item=receipts.to_item(receipt))
+    def get(self, object_key: str, receipt_id: str) -> Receipt | None:
+        """The receipt of an upload already applied, or None (a strongly consistent read)."""
+        response = self._table.get_item(
+            Key={config.ATTR_OBJECT_KEY: object_key, config.ATTR_RECEIPT_ID: receipt_id},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return receipts.from_item(item) if item else None
+
+    def put(self, receipt: Receipt) -> Receipt:
+        """Keep the receipt unless one for the same upload exists; return the one kept."""
+        try:
+            self._table.put_item(
+                Item=receipts.to_item(receipt),
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": config.ATTR_OBJECT_KEY},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self.get(receipt.object_key, receipt.receipt_id) or receipt
+        return receipt

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from inventory import config
+from inventory import config, faults
 from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects, object_ref
 from load_inventory.ingest import Ingestor
 from load_inventory.settings import LoadSettings
@@ -15,9 +15,11 @@ from load_inventory.settings import LoadSettings
 settings = LoadSettings.from_env(os.environ)  # fails the cold start if a setting is missing
 logger = Logger(service=config.LOAD_SERVICE)
 metrics = Metrics(namespace=config.METRICS_NAMESPACE, service=config.LOAD_SERVICE)
+dynamodb = boto3.client("dynamodb")
+faults.install(dynamodb)  # does nothing unless a rehearsal set INVENTORY_FAULTS
 ingestor = Ingestor(
     S3Objects(boto3.client("s3")),
-    DynamoInventory(boto3.client("dynamodb"), settings.table_name),
+    DynamoInventory(dynamodb, settings.table_name),
     DynamoReceipts(boto3.resource("dynamodb").Table(settings.receipts_table_name)),
     logger,
     metrics,

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from inventory.batching import BatchStore, write_all
-from inventory.csv_format import ParseResult, parse_inventory
-from inventory.receipts import ObjectRef, Receipt, build_receipt
-from load_inventory.aws import Item, to_item
+from inventory.batching import BatchStore, WriteOutcome, write_all
+from inventory.csv_format import RowError, parse_stream
+from inventory.receipts import ObjectRef, ParseSummary, Receipt, build_receipt
+from inventory.versions import row_version, upload_version
+from load_inventory.aws import Item, ObjectReplacedError, to_item
 
 
 class ObjectSource(Protocol):
-    def read(self, bucket: str, key: str) -> bytes | None: ...
+    def open(self, bucket: str, key: str, etag: str = "") -> Iterator[bytes] | None: ...
 
 
 class ReceiptStore(Protocol):
-    def put(self, receipt: Receipt) -> None: ...
+    def get(self, object_key: str, receipt_id: str) -> Receipt | None: ...
+    def put(self, receipt: Receipt) -> Receipt: ...
 
 
 class RowsNotWrittenError(RuntimeError):
@@ -32,8 +35,45 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+# The largest object one invocation loads within Lambda's 15 minutes, with a wide margin
+# (docs/design.md, "Large files"); a larger one is rejected with this reason, never left to
+# time out.
+MAX_OBJECT_BYTES = 200 * 1024 * 1024
+
+
+def too_large(size: int) -> str:
+    return (
+        f"file too large: {size:,} bytes, over the {MAX_OBJECT_BYTES:,}-byte limit; "
+        "split it into several files"
+    )
+
+
+@dataclass(frozen=True)
+class FileRejected:
+    """A file rejected before any of it was parsed (a `ParseSummary`)."""
+
+    file_error: str | None
+    errors: tuple[RowError, ...] = ()
+    error_count: int = 0
+    duplicate_count: int = 0
+
+
+NOTHING_PARSED = FileRejected(None)  # a file never read: no rows, no errors, not rejected
+
+
+# Batches written at once: the rows of a window are unique, so their batches are independent.
+WRITE_CONCURRENCY = 4
+
+
 class Ingestor:
-    """Turns one uploaded object into table rows and exactly one receipt."""
+    """Turns one uploaded object into table rows and exactly one receipt.
+
+    Delivery is at least once and in any order, so:
+    - an upload whose receipt exists was applied already, and is not applied again;
+    - every row is written only if its version (inventory.versions) is newer than the stored
+      one, so a late event for an older upload never overwrites newer data, and never causes
+      a change that could alert. Such rows are counted in the receipt as stale.
+    """
 
     def __init__(
         self,
@@ -43,6 +83,7 @@ class Ingestor:
         logger: Logger,
         metrics: Metrics,
         clock: Callable[[], str] = utc_now,
+        concurrency: int = WRITE_CONCURRENCY,
     ) -> None:
         self._objects = objects
         self._inventory = inventory
@@ -50,26 +91,63 @@ class Ingestor:
         self._logger = logger
         self._metrics = metrics
         self._clock = clock
+        self._concurrency = concurrency
 
     def ingest(self, ref: ObjectRef) -> Receipt:
         started = time.perf_counter()
-        data = self._objects.read(ref.bucket, ref.key)
-        if data is None:
-            parsed = ParseResult((), (), (), file_error="object not found (deleted before loading)")
-        else:
-            parsed = parse_inventory(data)
-        updated_at = self._clock()
-        items = [to_item(row, ref.key, updated_at) for row in parsed.rows]
-        outcome = write_all(self._inventory, items)
-        if outcome.failed:
-            raise RowsNotWrittenError(
-                f"{len(outcome.failed)} of {len(items)} rows of {ref.key} were not written"
+        applied = self._receipts.get(ref.key, ref.receipt_id)
+        if applied is not None:
+            self._logger.info(
+                "already applied", extra={"object_key": ref.key, "receipt_id": ref.receipt_id}
             )
+            self._metrics.add_metric("RepeatedDeliveries", MetricUnit.Count, 1)
+            return applied
+        if ref.size > MAX_OBJECT_BYTES:
+            return self._reject(ref, started, too_large(ref.size))
+        try:
+            chunks = self._objects.open(ref.bucket, ref.key, ref.etag)
+        except ObjectReplacedError:
+            # A newer upload of the key replaced this one before it was loaded; that upload's
+            # own event loads it. This one is superseded: nothing of it is applied.
+            return self._keep(ref, NOTHING_PARSED, WriteOutcome(), started, superseded=True)
+        if chunks is None:
+            return self._reject(ref, started, "object not found (deleted before loading)")
+        parsed = parse_stream(chunks)
+        version = upload_version(ref.event_time, ref.receipt_id)
+        updated_at = self._clock()
+        outcome: WriteOutcome[Item] = WriteOutcome()
+        for window in parsed:
+            items = [
+                to_item(row, ref.key, updated_at, row_version(version, row.line)) for row in window
+            ]
+            outcome.add(write_all(self._inventory, items, concurrency=self._concurrency))
+            if outcome.failed:
+                raise RowsNotWrittenError(
+                    f"{len(outcome.failed)} rows of {ref.key} were not written "
+                    f"(after {outcome.written} written)"
+                )
+        return self._keep(ref, parsed, outcome, started)
+
+    def _reject(self, ref: ObjectRef, started: float, reason: str) -> Receipt:
+        return self._keep(ref, FileRejected(reason), WriteOutcome(), started)
+
+    def _keep(
+        self,
+        ref: ObjectRef,
+        parsed: ParseSummary,
+        outcome: WriteOutcome[Item],
+        started: float,
+        superseded: bool = False,
+    ) -> Receipt:
         duration_ms = (time.perf_counter() - started) * 1000
-        receipt = build_receipt(ref, parsed, outcome.written, duration_ms, self._clock())
-        self._receipts.put(receipt)
-        self._record(receipt, outcome.retries)
-        return receipt
+        receipt = build_receipt(
+            ref, parsed, outcome.written, duration_ms, self._clock(), rows_stale=outcome.stale
+        )
+        if superseded:
+            receipt = replace(receipt, superseded=True)
+        kept = self._receipts.put(receipt)
+        self._record(kept, outcome.retries)
+        return kept
 
     def _record(self, receipt: Receipt, retries: int) -> None:
         self._logger.info(
@@ -78,12 +156,14 @@ class Ingestor:
                 "object_key": receipt.object_key,
                 "status": receipt.status,
                 "rows_written": receipt.rows_written,
+                "rows_stale": receipt.rows_stale,
                 "rows_rejected": receipt.rows_rejected,
                 "reason": receipt.reason,
                 "first_errors": receipt.as_dict()["errors"][:3],
             },
         )
         self._metrics.add_metric("RowsWritten", MetricUnit.Count, receipt.rows_written)
+        self._metrics.add_metric("RowsStale", MetricUnit.Count, receipt.rows_stale)
         self._metrics.add_metric("RowsRejected", MetricUnit.Count, receipt.rows_rejected)
         self._metrics.add_metric("BatchRetries", MetricUnit.Count, retries)
         status_metric = "FilesLoaded" if receipt.loaded else "FilesRejected"

@@ -59,6 +59,11 @@ def receipts_table_id(template: Template) -> str:
     return table_id(template, config.ATTR_OBJECT_KEY)
 
 
+def alerts_sent_table_id(template: Template) -> str:
+    """AlertsSent: the table keyed by `id` (powertools idempotency's default key)."""
+    return table_id(template, "id")
+
+
 def stream_view(template: Template) -> str:
     """The view type of the one table that has a stream."""
     table = only_resource(template, "AWS::DynamoDB::Table", {"StreamSpecification": {}})[1]

@@ -7,9 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
 from hypothesis import strategies as st
 
-from inventory.batching import MAX_BATCH_ITEMS, Throttled
+from inventory import config
+from inventory.batching import MAX_BATCH_ITEMS, BatchResult, Throttled
 from tests.support.fakes import client_error, inventory_key
 
 THROTTLE_CODES = (
@@ -40,25 +42,26 @@ class ChaosBatchStore:
         self.batches: list[list[Any]] = []
         self.writes: Counter[Any] = Counter()  # how often each item was stored
 
-    def write_batch(self, items: Sequence[Any]) -> Sequence[Any]:
+    def write_batch(self, items: Sequence[Any]) -> BatchResult[Any]:
         batch = list(items)
         self.batches.append(batch)
         if len(batch) > MAX_BATCH_ITEMS:
-            return batch  # the test reports this; DynamoDB would refuse the call
+            return BatchResult(left=batch)  # the test reports this; DynamoDB would refuse it
         left = self._data.draw(unprocessed_or_throttle(len(batch)), label="answer")
         if left is None:
             raise Throttled("slow down")
         for i, item in enumerate(batch):
             if i not in left:
                 self.writes[item[self._key]] += 1
-        return [copy.deepcopy(item) for i, item in enumerate(batch) if i in left]
+        return BatchResult(left=[copy.deepcopy(item) for i, item in enumerate(batch) if i in left])
 
 
 class ChaosDynamoClient:
-    """A boto3-like DynamoDB client whose batch_write_item answers are picked by hypothesis.
+    """A boto3-like DynamoDB client whose transact_write_items answers hypothesis picks.
 
-    It stores what it accepts by (Store, Item), answers UnprocessedItems as DynamoDB does,
-    and throttles with the ClientError codes DynamoDB uses.
+    It keeps what it accepts by (Store, Item). A transaction is throttled, cancelled (some
+    items in conflict, the rest "None", as DynamoDB reports them) or applied; an item whose
+    stored version is not older is cancelled as ConditionalCheckFailed, as the condition does.
     """
 
     def __init__(self, data: st.DataObject, table: str) -> None:
@@ -68,20 +71,35 @@ class ChaosDynamoClient:
         self.writes: Counter[tuple[str, str]] = Counter()
         self.request_sizes: list[int] = []
 
-    def batch_write_item(self, *, RequestItems: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-        assert list(RequestItems) == [self._table]
-        requests = RequestItems[self._table]
-        self.request_sizes.append(len(requests))
-        if not 1 <= len(requests) <= MAX_BATCH_ITEMS:
-            raise client_error("ValidationException", message="1-25 items")
-        left = self._data.draw(unprocessed_or_throttle(len(requests)), label="answer")
-        if left is None:
+    def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        puts = [entry["Put"] for entry in TransactItems]
+        assert {put["TableName"] for put in puts} == {self._table}
+        self.request_sizes.append(len(puts))
+        if not 1 <= len(puts) <= MAX_BATCH_ITEMS:
+            raise client_error("ValidationException", message="1-100 items")
+        conflicts = self._data.draw(unprocessed_or_throttle(len(puts)), label="answer")
+        if conflicts is None:
             raise client_error(self._data.draw(st.sampled_from(THROTTLE_CODES), label="throttle"))
-        for i, request in enumerate(requests):
-            if i not in left:
-                item = request["PutRequest"]["Item"]
-                key = inventory_key(item)
-                self.items[key] = copy.deepcopy(item)
-                self.writes[key] += 1
-        unprocessed = [copy.deepcopy(r) for i, r in enumerate(requests) if i in left]
-        return {"UnprocessedItems": {self._table: unprocessed} if unprocessed else {}}
+        reasons = []
+        for i, put in enumerate(puts):
+            stored = self.items.get(inventory_key(put["Item"]))
+            new = put["ExpressionAttributeValues"][":v"]["S"]
+            if stored is not None and not stored[config.ATTR_VERSION]["S"] < new:
+                reasons.append({"Code": "ConditionalCheckFailed"})
+            elif i in conflicts:
+                reasons.append({"Code": "TransactionConflict"})
+            else:
+                reasons.append({"Code": "None"})
+        if any(reason["Code"] != "None" for reason in reasons):
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+        for put in puts:
+            key = inventory_key(put["Item"])
+            self.items[key] = copy.deepcopy(put["Item"])
+            self.writes[key] += 1
+        return {}

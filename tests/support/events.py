@@ -26,6 +26,7 @@ def inventory_item(
     source_key: str | None = SOURCE_KEY,
     *,
     updated_at: str = UPDATED_AT,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """A DynamoDB-typed Inventory item, as Load-Inventory writes it (None: attribute absent)."""
     attrs: dict[str, Any] = {
@@ -37,6 +38,8 @@ def inventory_item(
         attrs[config.ATTR_COUNT] = {"N": str(count)}
     if source_key is not None:
         attrs[config.ATTR_SOURCE_KEY] = {"S": source_key}
+    if version is not None:
+        attrs[config.ATTR_VERSION] = {"S": version}
     return attrs
 
 

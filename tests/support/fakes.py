@@ -5,16 +5,28 @@ Each fake keeps what it was asked to do, so a test can account for every item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import hashlib
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import (
+    STATUS_CONSTANTS,
+    BasePersistenceLayer,
+    DataRecord,
+)
 from botocore.exceptions import ClientError
 
 from inventory import config
-from inventory.batching import MAX_BATCH_ITEMS, Throttled
+from inventory.batching import MAX_BATCH_ITEMS, BatchResult, Throttled
 from inventory.receipts import Receipt
 from inventory.stock import NoStockAlert
+from load_inventory.aws import ObjectReplacedError
 
 # A scripted answer to one write_batch call: "ok", "throttle", or how many items to leave
 # unprocessed (taken from the end of the batch).
@@ -40,7 +52,7 @@ class InMemoryBatchStore:
     def stored(self) -> dict[Any, Any]:
         return {self._key(item): item for item in self.writes}
 
-    def write_batch(self, items: Sequence[Any]) -> Sequence[Any]:
+    def write_batch(self, items: Sequence[Any]) -> BatchResult[Any]:
         batch = list(items)
         if len(batch) > MAX_BATCH_ITEMS:
             raise AssertionError(f"batch of {len(batch)} exceeds {MAX_BATCH_ITEMS}")
@@ -51,7 +63,33 @@ class InMemoryBatchStore:
         left = 0 if answer == "ok" else int(answer)
         kept, unprocessed = batch[: len(batch) - left], batch[len(batch) - left :]
         self.writes.extend(kept)
-        return unprocessed
+        return BatchResult(left=unprocessed)
+
+
+class VersionedTable:
+    """A BatchStore that writes an Inventory item only over an older version, as DynamoDB's
+    condition does, and records each change it makes (old and new item), like a stream."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.changes: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+
+    def write_batch(self, items: Sequence[Any]) -> BatchResult[Any]:
+        keys = [inventory_key(item) for item in items]
+        if len(set(keys)) != len(keys):
+            raise AssertionError("a transaction may not name an item twice")
+        stale = []
+        for item, key in zip(items, keys, strict=True):
+            stored = self.items.get(key)
+            version = item[config.ATTR_VERSION]["S"]
+            if stored is not None and not stored[config.ATTR_VERSION]["S"] < version:
+                stale.append(item)
+        if stale:  # the transaction is cancelled: nothing is written, the rest is retried
+            return BatchResult(left=[i for i in items if i not in stale], stale=stale)
+        for item, key in zip(items, keys, strict=True):
+            self.changes.append((self.items.get(key), item))
+            self.items[key] = item
+        return BatchResult()
 
 
 def inventory_key(item: dict[str, Any]) -> tuple[str, str]:
@@ -59,26 +97,85 @@ def inventory_key(item: dict[str, Any]) -> tuple[str, str]:
     return (item[config.ATTR_STORE]["S"], item[config.ATTR_ITEM]["S"])
 
 
-class InMemoryObjects:
-    """An ObjectSource backed by a dict of (bucket, key) -> bytes; it keeps every read."""
+def etag_of(data: bytes) -> str:
+    """S3's ETag of a single-part upload: the MD5 of its bytes."""
+    return hashlib.md5(data).hexdigest()
 
-    def __init__(self, objects: dict[tuple[str, str], bytes] | None = None) -> None:
+
+class InMemoryObjects:
+    """An ObjectSource backed by a dict of (bucket, key) -> bytes; it keeps every read.
+
+    Objects come back in chunks of `chunk_bytes`, as the S3 adapter streams them.
+    """
+
+    def __init__(
+        self, objects: dict[tuple[str, str], bytes] | None = None, chunk_bytes: int = 7
+    ) -> None:
         self.objects = dict(objects or {})
         self.reads: list[tuple[str, str]] = []
+        self.chunk_bytes = chunk_bytes
 
-    def read(self, bucket: str, key: str) -> bytes | None:
+    def open(self, bucket: str, key: str, etag: str = "") -> Iterator[bytes] | None:
         self.reads.append((bucket, key))
-        return self.objects.get((bucket, key))
+        data = self.objects.get((bucket, key))
+        if data is None:
+            return None
+        if etag and etag != etag_of(data):
+            raise ObjectReplacedError(f"{key} holds another version")
+        size = self.chunk_bytes
+        return iter([data[i : i + size] for i in range(0, len(data), size)])
 
 
 class InMemoryReceipts:
-    """A ReceiptStore that keeps every receipt it is given."""
+    """A ReceiptStore that keeps the first receipt of each upload, as the conditional put does."""
 
     def __init__(self) -> None:
         self.receipts: list[Receipt] = []
 
-    def put(self, receipt: Receipt) -> None:
-        self.receipts.append(receipt)
+    def get(self, object_key: str, receipt_id: str) -> Receipt | None:
+        for receipt in self.receipts:
+            if (receipt.object_key, receipt.receipt_id) == (object_key, receipt_id):
+                return receipt
+        return None
+
+    def put(self, receipt: Receipt) -> Receipt:
+        kept = self.get(receipt.object_key, receipt.receipt_id)
+        if kept is None:
+            self.receipts.append(receipt)
+            return receipt
+        return kept
+
+
+class InMemoryPersistence(BasePersistenceLayer):
+    """powertools idempotency records in a dict, with the DynamoDB layer's conditions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, DataRecord] = {}
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        try:
+            return self.records[idempotency_key]
+        except KeyError as exc:
+            raise IdempotencyItemNotFoundError from exc
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        old = self.records.get(data_record.idempotency_key)
+        if old is not None and not old.is_expired:
+            in_progress_over = (
+                old.status == STATUS_CONSTANTS["INPROGRESS"]
+                and old.in_progress_expiry_timestamp is not None
+                and old.in_progress_expiry_timestamp < time.time() * 1000
+            )
+            if not in_progress_over:
+                raise IdempotencyItemAlreadyExistsError(old_data_record=old)
+        self.records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        self.records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        self.records.pop(data_record.idempotency_key, None)
 
 
 @dataclass
@@ -116,6 +213,27 @@ class FailingAlerts:
         self.sent.append(alert)
 
 
+class FlakyAlerts:
+    """An AlertPublisher that fails a number of times per source key, then publishes.
+
+    `outages` maps a source key to how many publishes of its alert fail first (a transient
+    SNS outage); a key mapped to -1 always fails (a poison record).
+    """
+
+    def __init__(self, outages: dict[str | None, int] | None = None) -> None:
+        self.outages = dict(outages or {})
+        self.attempts: list[NoStockAlert] = []
+        self.sent: list[NoStockAlert] = []
+
+    def publish(self, alert: NoStockAlert) -> None:
+        self.attempts.append(alert)
+        left = self.outages.get(alert.source_key, 0)
+        if left != 0:
+            self.outages[alert.source_key] = left - 1 if left > 0 else left
+            raise ConnectionError(f"SNS unavailable for {alert.source_key}")
+        self.sent.append(alert)
+
+
 # --- boto3-shaped clients -------------------------------------------------------------------
 
 
@@ -127,15 +245,15 @@ def client_error(
 
 
 class FakeDynamoClient:
-    """A boto3-like DynamoDB client: batch_write_item answers from a script of responses."""
+    """A boto3-like DynamoDB client: transact_write_items answers from a script of responses."""
 
     def __init__(self, responses: Sequence[dict[str, Any] | Exception] = ()) -> None:
         self._responses = list(responses)
         self.requests: list[dict[str, Any]] = []
 
-    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
+    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
         self.requests.append(kwargs)
-        response = self._responses.pop(0) if self._responses else {"UnprocessedItems": {}}
+        response = self._responses.pop(0) if self._responses else {}
         if isinstance(response, Exception):
             raise response
         return response
@@ -148,6 +266,10 @@ class FakeBody:
     def read(self) -> bytes:
         return self._data
 
+    def iter_chunks(self, chunk_size: int = 1024) -> Iterator[bytes]:
+        for start in range(0, len(self._data), chunk_size):
+            yield self._data[start : start + chunk_size]
+
 
 class FakeS3Client:
     """A boto3-like S3 client: get_object returns stored bytes or raises NoSuchKey."""
@@ -155,21 +277,42 @@ class FakeS3Client:
     def __init__(self, objects: dict[tuple[str, str], bytes], error: str = "NoSuchKey") -> None:
         self._objects = objects
         self._error = error
+        self.requests: list[dict[str, Any]] = []
 
-    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+    def get_object(self, *, Bucket: str, Key: str, **conditions: Any) -> dict[str, Any]:
+        self.requests.append({"Bucket": Bucket, "Key": Key, **conditions})
         if (Bucket, Key) not in self._objects:
             raise client_error(self._error, "GetObject")
         return {"Body": FakeBody(self._objects[(Bucket, Key)])}
 
 
 class FakeResourceTable:
-    """A boto3-like DynamoDB resource Table that keeps the items put into it."""
+    """A boto3-like DynamoDB resource Table that keeps the items put into it.
 
-    def __init__(self) -> None:
+    A put with a ConditionExpression (the receipts' "not there yet") fails as DynamoDB's
+    does when an item with the same key exists; `key` names the key attributes.
+    """
+
+    def __init__(
+        self, key: Sequence[str] = (config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID)
+    ) -> None:
         self.items: list[dict[str, Any]] = []
+        self._key = tuple(key)
 
-    def put_item(self, *, Item: dict[str, Any]) -> None:
+    def _find(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        for item in self.items:
+            if all(item.get(name) == key.get(name) for name in self._key):
+                return item
+        return None
+
+    def put_item(self, *, Item: dict[str, Any], **conditions: Any) -> None:
+        if conditions.get("ConditionExpression") and self._find(Item) is not None:
+            raise client_error("ConditionalCheckFailedException", "PutItem")
         self.items.append(Item)
+
+    def get_item(self, *, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
+        found = self._find(Key)
+        return {"Item": found} if found is not None else {}
 
 
 class FakeSnsClient:

@@ -1,4 +1,4 @@
-"""Check-Stock: from stream records to NoStock messages, with partial batch failures."""
+"""Check-Stock: from stream records to NoStock messages, each sent once across retries."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
     DynamoDBRecordEventName,
 )
 
-from check_stock.alerts import SnsAlerts, alert_from_record
+from check_stock.alerts import SnsAlerts, alert_from_record, change_id
+from check_stock.sending import AlertSender, idempotency_config
 from inventory import config
 from inventory.stock import NoStockAlert
 from tests.support.events import FakeLambdaContext, change_record
-from tests.support.fakes import FailingAlerts, FakeSnsClient
+from tests.support.fakes import FailingAlerts, FakeSnsClient, FlakyAlerts, InMemoryPersistence
 
 pytestmark = pytest.mark.unit
 
@@ -136,20 +137,30 @@ def test_sns_alerts_publish_json_with_the_store_attribute() -> None:
 def check_handler(
     monkeypatch: pytest.MonkeyPatch, import_fresh: Callable[[str], ModuleType]
 ) -> ModuleType:
-    """check_stock.handler after a cold start with TOPIC_ARN set (no network is touched)."""
+    """check_stock.handler after a cold start with its settings (no network is touched)."""
     monkeypatch.setenv(config.ENV_TOPIC_ARN, TOPIC_ARN)
+    monkeypatch.setenv(config.ENV_ALERTS_SENT_TABLE_NAME, "AlertsSent")
     return import_fresh("check_stock.handler")
 
 
-def test_the_handler_reads_its_topic_at_cold_start(check_handler: ModuleType) -> None:
+def use(handler: ModuleType, monkeypatch: pytest.MonkeyPatch, publisher: Any) -> Any:
+    """Give the handler `publisher` and an in-memory AlertsSent; return the publisher."""
+    sender = AlertSender(
+        publisher, InMemoryPersistence(), idempotency_config(3600), on_sent=handler._sent
+    )
+    monkeypatch.setattr(handler, "sender", sender)
+    return publisher
+
+
+def test_the_handler_reads_its_settings_at_cold_start(check_handler: ModuleType) -> None:
     assert check_handler.settings.topic_arn == TOPIC_ARN
+    assert check_handler.settings.alerts_sent_table_name == "AlertsSent"
 
 
 def test_the_handler_publishes_one_alert_per_drop_to_zero(
     check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alerts = FailingAlerts()
-    monkeypatch.setattr(check_handler, "alerts", alerts)
+    alerts = use(check_handler, monkeypatch, FailingAlerts())
     event = {
         "Records": [
             change_record("Berlin", "Apples", None, 0, "1"),
@@ -162,46 +173,68 @@ def test_the_handler_publishes_one_alert_per_drop_to_zero(
 
     response = check_handler.lambda_handler(event, FakeLambdaContext())
 
-    assert response == {"batchItemFailures": []}
+    assert response == {"sent": 2, "repeated": 0}
     assert [(a.store, a.item, a.previous_count) for a in alerts.sent] == [
         ("Berlin", "Apples", None),
         ("Paris", "Olives", 4),
     ]
 
 
-def test_failed_publishes_are_reported_by_sequence_number(
+def test_a_failed_publish_fails_the_batch_and_its_retry_sends_each_alert_once(
     check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given SNS failing for every alert about Paris
-    alerts = FailingAlerts(failing_stores={"Paris"})
-    monkeypatch.setattr(check_handler, "alerts", alerts)
+    # Given SNS failing once for the alert of the second record
+    alerts = use(check_handler, monkeypatch, FlakyAlerts({"stores/paris.csv": 1}))
     event = {
         "Records": [
-            change_record("Berlin", "Apples", 5, 0, "1001"),
-            change_record("Paris", "Figs", 5, 0, "1002"),
-            change_record("Paris", "Pears", 5, 1, "1003"),  # no alert due, so nothing to fail
-            change_record("Rome", "Wine", None, 0, "1004"),
-            change_record("Paris", "Olives", None, 0, "1005"),
+            change_record("Berlin", "Apples", 5, 0, "1001", source_key="stores/berlin.csv"),
+            change_record("Paris", "Figs", 5, 0, "1002", source_key="stores/paris.csv"),
+            change_record("Rome", "Wine", None, 0, "1004", source_key="stores/rome.csv"),
         ]
     }
 
-    # When the batch is handled
+    # When the batch is handled, it fails as a whole, naming the alert not sent
+    with pytest.raises(check_handler.AlertNotSentError, match="'Figs' at 'Paris'"):
+        check_handler.lambda_handler(event, FakeLambdaContext())
+    assert [a.store for a in alerts.sent] == ["Berlin"]
+
+    # And when the stream retries the same batch, the rest goes out and Berlin's not again
     response = check_handler.lambda_handler(event, FakeLambdaContext())
 
-    # Then exactly the failed records come back for retry, and the others were sent
-    assert response == {
-        "batchItemFailures": [{"itemIdentifier": "1002"}, {"itemIdentifier": "1005"}]
-    }
-    assert [a.store for a in alerts.sent] == ["Berlin", "Rome"]
+    assert response == {"sent": 2, "repeated": 1}
+    assert [a.store for a in alerts.sent] == ["Berlin", "Paris", "Rome"]
+
+
+def test_the_same_change_delivered_again_is_not_sent_again(
+    check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a change already handled (its record is delivered again, e.g. by a re-drive)
+    alerts = use(check_handler, monkeypatch, FailingAlerts())
+    event = {"Records": [change_record("Berlin", "Apples", 5, 0, "1")]}
+    check_handler.lambda_handler(event, FakeLambdaContext())
+
+    # When it comes again
+    response = check_handler.lambda_handler(event, FakeLambdaContext())
+
+    # Then nothing more is published
+    assert response == {"sent": 0, "repeated": 1}
+    assert len(alerts.sent) == 1
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 def test_a_batch_with_nothing_to_alert_succeeds_without_publishing(
     check_handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    alerts = FailingAlerts(failing_stores={"Berlin"})
-    monkeypatch.setattr(check_handler, "alerts", alerts)
+    alerts = use(check_handler, monkeypatch, FailingAlerts(failing_stores={"Berlin"}))
     event = {"Records": [change_record("Berlin", "Apples", 0, 0, "7")]}
 
-    assert check_handler.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+    assert check_handler.lambda_handler(event, FakeLambdaContext()) == {"sent": 0, "repeated": 0}
     assert alerts.sent == []
+
+
+def test_the_change_is_the_new_version_or_else_the_sequence_number() -> None:
+    versioned = change_record("s", "i", 1, 0, "42")
+    versioned["dynamodb"]["NewImage"][config.ATTR_VERSION] = {"S": "v-7"}
+
+    assert change_id(record(versioned)) == "v-7"
+    assert change_id(record(change_record("s", "i", 1, 0, "42"))) == "seq:42"

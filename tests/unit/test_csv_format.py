@@ -135,30 +135,53 @@ def test_a_header_with_no_rows_is_accepted_and_loads_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("line", "offset"),
     [
-        b"store,item,count\nBerlin,\xff\xfe,1\n",
-        b"store,item,count\nM\xfcnchen,Apples,1\n",  # Latin-1, not UTF-8
-        "store,item,count\n".encode("utf-16"),
-        b"store,item,count\nBerlin,Apples,1\n\xc3",  # truncated multi-byte sequence
+        (b"Berlin,\xff\xfe,1", 7),
+        (b"M\xfcnchen,Apples,1", 1),  # Latin-1, not UTF-8
+        (b"Berlin,\xed\xa0\x80,1", 7),  # an encoded surrogate
+        (b"Berlin,Apples,1\xc3", 15),  # truncated multi-byte sequence
     ],
-    ids=["garbage", "latin-1", "utf-16", "truncated"],
+    ids=["garbage", "latin-1", "surrogate", "truncated"],
 )
-def test_invalid_utf8_rejects_the_file(data: bytes) -> None:
+def test_a_line_that_is_not_utf8_is_one_rejected_row(line: bytes, offset: int) -> None:
+    # Given a line that is not UTF-8 between good rows
+    data = b"store,item,count\nParis,Figs,1\n" + line + b"\nRome,Olives,2"
+
+    # When parsed
     result = parse_inventory(data)
 
-    assert_file_rejected(result, "UTF-8")
+    # Then only that line is rejected, saying where its first bad byte is
+    assert result.accepted
+    assert result.errors == (RowError(3, f"not UTF-8 text: invalid byte at offset {offset}"),)
+    assert as_tuples(result) == [("Paris", "Figs", 1), ("Rome", "Olives", 2)]
+
+
+def test_a_line_with_nul_is_one_rejected_row() -> None:
+    result = parse_inventory(csv_bytes(HEADER, "Berlin,App\x00les,1", "Paris,Figs,1"))
+
+    assert result.accepted
+    assert result.errors == (RowError(2, "contains NUL bytes"),)
+    assert as_tuples(result) == [("Paris", "Figs", 1)]
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b"store,item,count\nBerlin,App\x00les,1\n", b"\x00\x01\x02\x03", b"PK\x03\x04\x00\x00binary"],
-    ids=["nul-in-row", "binary", "zip-like"],
+    ("data", "reason"),
+    [
+        ("store,item,count\n".encode("utf-16"), "UTF-16"),
+        ("store,item,count\n".encode("utf-16-le"), "UTF-16"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"\n\nM\xfcnchen,Apples,1\n", "line 3: not UTF-8"),
+        (b"\x00\x01\x02\x03", "line 1: contains NUL bytes"),
+        (b"PK\x03\x04\x00\x00binary", "ZIP archive"),
+    ],
+    ids=["utf-16", "utf-16-no-bom", "bom-only-utf16", "latin-1-header", "binary", "zip-like"],
 )
-def test_nul_characters_reject_the_file(data: bytes) -> None:
+def test_a_file_whose_header_line_is_not_text_is_rejected(data: bytes, reason: str) -> None:
     result = parse_inventory(data)
 
-    assert_file_rejected(result)
+    assert_file_rejected(result, reason)
+    assert (result.file_error or "").startswith("not a text CSV file: ")
 
 
 # --- quoting and text ----------------------------------------------------------------------

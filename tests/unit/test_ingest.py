@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
-from inventory.batching import write_all
+from inventory import config
+from inventory.batching import MAX_BATCH_ITEMS, write_all
 from inventory.csv_format import RowError
 from inventory.receipts import MAX_ERRORS_KEPT, ObjectRef
 from load_inventory import ingest as ingest_module
@@ -21,6 +22,7 @@ from tests.support.fakes import (
     InMemoryObjects,
     InMemoryReceipts,
     RecordingSleep,
+    VersionedTable,
     inventory_key,
 )
 
@@ -31,7 +33,13 @@ NOW = "2024-05-01T10:00:00.000+00:00"
 
 
 def ref(key: str = "stores/berlin.csv", receipt_id: str = "0055AED6DCD90281E5") -> ObjectRef:
-    return ObjectRef(bucket=BUCKET, key=key, receipt_id=receipt_id, size=10, etag="abc")
+    return ObjectRef(
+        bucket=BUCKET,
+        key=key,
+        receipt_id=receipt_id,
+        size=10,
+        event_time="2024-05-01T09:59:59.000Z",
+    )
 
 
 class World:
@@ -77,9 +85,10 @@ def test_valid_rows_are_written_stamped_and_one_loaded_receipt_is_kept(world: Wo
 
     # Then the valid rows (last one wins) are in the table, stamped with source and time
     stamped = functools.partial(inventory_item, source_key="stores/berlin.csv", updated_at=NOW)
+    upload = "2024-05-01T09:59:59.000000Z|00000000000000" + "0055AED6DCD90281E5"
     assert world.inventory.stored == {
-        ("Berlin", "Apples"): stamped("Berlin", "Apples", 7),
-        ("Berlin", "Figs"): stamped("Berlin", "Figs", 0),
+        ("Berlin", "Apples"): stamped("Berlin", "Apples", 7, version=f"{upload}|0000000005"),
+        ("Berlin", "Figs"): stamped("Berlin", "Figs", 0, version=f"{upload}|0000000004"),
     }
     assert len(world.inventory.writes) == 2  # the superseded row is never written
     # And exactly one receipt says what happened
@@ -118,7 +127,7 @@ def test_a_rejected_file_writes_no_rows_and_gets_a_rejected_receipt(world: World
     assert receipt.rows_written == 0
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00", b"store,item,count\na,\x00,1\n"])
+@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00", b"\x89PNG\r\n\x1a\n\x00\x00"])
 def test_empty_binary_and_nul_files_are_rejected(world: World, data: bytes) -> None:
     receipt = world.ingestor.ingest(world.upload("x.csv", data))
 
@@ -170,7 +179,7 @@ def test_a_large_file_is_written_completely_in_batches(world: World) -> None:
 
     assert receipt.rows_written == 1000
     assert len(world.inventory.stored) == 1000
-    assert max(len(batch) for batch in world.inventory.calls) == 25
+    assert max(len(batch) for batch in world.inventory.calls) == MAX_BATCH_ITEMS
 
 
 def test_rows_left_unprocessed_once_are_retried_and_the_file_still_loads(
@@ -196,7 +205,10 @@ def test_rows_that_never_get_written_raise_and_leave_no_receipt(
 
     # When the object is ingested
     # Then the invocation fails (so Lambda retries it, then dead-letters it) ...
-    with pytest.raises(RowsNotWrittenError, match=r"2 of 2 rows of stores/berlin\.csv"):
+    with pytest.raises(
+        RowsNotWrittenError,
+        match=r"2 rows of stores/berlin\.csv were not written \(after 0 written\)",
+    ):
         world.ingestor.ingest(obj)
 
     # ... after every attempt, and no receipt claims the file was handled
@@ -212,7 +224,9 @@ def test_partially_written_rows_still_raise_without_a_receipt(
     world = World(logger, metrics, store)
     obj = world.upload("k.csv", b"store,item,count\ns,a,1\ns,b,2\ns,c,3\n")
 
-    with pytest.raises(RowsNotWrittenError, match="1 of 3 rows"):
+    with pytest.raises(
+        RowsNotWrittenError, match=r"1 rows of k\.csv were not written \(after 2 written\)"
+    ):
         world.ingestor.ingest(obj)
 
     assert world.receipts.receipts == []
@@ -247,3 +261,73 @@ def test_ingest_logs_and_counts_what_happened(
     assert logs[0]["first_errors"] == [
         {"line": 3, "reason": "count must be a whole number, got 'x'"}
     ]
+
+
+def test_a_nul_in_one_row_rejects_that_row_and_keeps_the_others(world: World) -> None:
+    receipt = world.ingestor.ingest(world.upload("x.csv", b"store,item,count\na,\x00,1\na,b,2\n"))
+
+    assert receipt.status == "loaded"
+    assert (receipt.rows_written, receipt.rows_rejected) == (1, 1)
+    assert list(world.inventory.stored) == [("a", "b")]
+
+
+def test_a_repeated_delivery_returns_the_first_receipt_and_writes_nothing(world: World) -> None:
+    # Given an upload already applied
+    obj = world.upload("stores/berlin.csv", b"store,item,count\nBerlin,Apples,5\n")
+    first = world.ingestor.ingest(obj)
+    calls = len(world.inventory.calls)
+
+    # When its event is delivered again
+    again = world.ingestor.ingest(obj)
+
+    # Then nothing is read or written, and the first receipt is the answer
+    assert again == first
+    assert len(world.inventory.calls) == calls
+    assert world.objects.reads == [(BUCKET, "stores/berlin.csv")]
+    assert world.receipts.receipts == [first]
+
+
+def test_a_late_event_for_an_older_upload_changes_nothing(logger: Logger, metrics: Metrics) -> None:
+    # Given today's snapshot applied (Apples restocked to 6)
+    table = VersionedTable()
+    objects = InMemoryObjects()
+    ingestor = Ingestor(objects, table, InMemoryReceipts(), logger, metrics, clock=lambda: NOW)
+    objects.objects[(BUCKET, "today.csv")] = b"store,item,count\nBerlin,Apples,6\n"
+    objects.objects[(BUCKET, "yesterday.csv")] = b"store,item,count\nBerlin,Apples,0\n"
+    ingestor.ingest(ObjectRef(BUCKET, "today.csv", "02", event_time="2024-05-02T08:00:00Z"))
+
+    # When yesterday's event arrives only now
+    late = ingestor.ingest(
+        ObjectRef(BUCKET, "yesterday.csv", "01", event_time="2024-05-01T08:00:00Z")
+    )
+
+    # Then its row is stale: the count stays 6, and no change was made (so no alert)
+    assert (late.rows_written, late.rows_stale) == (0, 1)
+    assert table.items[("Berlin", "Apples")][config.ATTR_COUNT] == {"N": "6"}
+    assert len(table.changes) == 1
+
+
+def test_an_event_whose_key_was_re_uploaded_is_superseded(world: World) -> None:
+    # Given a key re-uploaded since the event was sent (S3 holds the newer body)
+    world.objects.objects[(BUCKET, "k.csv")] = b"store,item,count\ns,i,1\n"
+    old = ObjectRef(BUCKET, "k.csv", "01", etag="an-older-etag", event_time=NOW)
+
+    # When the old event arrives
+    receipt = world.ingestor.ingest(old)
+
+    # Then nothing of it is applied: the newer upload's own event loads the key
+    assert receipt.superseded
+    assert receipt.rows_written == 0
+    assert world.inventory.calls == []
+
+
+def test_a_file_over_the_size_limit_is_rejected_without_being_read(world: World) -> None:
+    obj = ObjectRef(
+        BUCKET, "huge.csv", "01", size=ingest_module.MAX_OBJECT_BYTES + 1, event_time=NOW
+    )
+
+    receipt = world.ingestor.ingest(obj)
+
+    assert receipt.status == "rejected"
+    assert "file too large" in (receipt.reason or "")
+    assert world.objects.reads == []

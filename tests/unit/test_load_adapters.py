@@ -14,7 +14,14 @@ from inventory import config
 from inventory.batching import Throttled
 from inventory.csv_format import Row, RowError
 from inventory.receipts import Receipt, from_item
-from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects, object_ref, to_item
+from load_inventory.aws import (
+    DynamoInventory,
+    DynamoReceipts,
+    ObjectReplacedError,
+    S3Objects,
+    object_ref,
+    to_item,
+)
 from tests.support.fakes import FakeDynamoClient, FakeResourceTable, FakeS3Client, client_error
 
 pytestmark = pytest.mark.unit
@@ -104,8 +111,10 @@ def test_every_record_of_an_event_gets_its_own_ref() -> None:
 # --- to_item -------------------------------------------------------------------------------
 
 
-def test_to_item_is_a_typed_dynamodb_item_stamped_with_source_and_time() -> None:
-    item = to_item(Row("Köln", "Äpfel", 10**37, line=2), "in/köln.csv", "2024-05-01T10:00:00Z")
+def test_to_item_is_a_typed_dynamodb_item_stamped_with_source_time_and_version() -> None:
+    row = Row("Köln", "Äpfel", 10**37, line=2)
+
+    item = to_item(row, "in/köln.csv", "2024-05-01T10:00:00Z", "v1")
 
     assert item == {
         config.ATTR_STORE: {"S": "Köln"},
@@ -113,6 +122,7 @@ def test_to_item_is_a_typed_dynamodb_item_stamped_with_source_and_time() -> None
         config.ATTR_COUNT: {"N": "1" + "0" * 37},
         config.ATTR_SOURCE_KEY: {"S": "in/köln.csv"},
         config.ATTR_UPDATED_AT: {"S": "2024-05-01T10:00:00Z"},
+        config.ATTR_VERSION: {"S": "v1"},
     }
 
 
@@ -120,35 +130,53 @@ def test_to_item_is_a_typed_dynamodb_item_stamped_with_source_and_time() -> None
 
 
 def items(n: int) -> list[dict[str, Any]]:
-    return [to_item(Row("s", f"i{k}", k, line=k + 2), "k.csv", "t") for k in range(n)]
+    return [to_item(Row("s", f"i{k}", k, line=k + 2), "k.csv", "t", f"v{k}") for k in range(n)]
 
 
-def test_write_batch_sends_put_requests_to_the_table() -> None:
+def cancelled(*codes: str) -> ClientError:
+    """TransactWriteItems' cancellation, with one reason per item, as DynamoDB sends it."""
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": code} for code in codes],
+        },
+        "TransactWriteItems",
+    )
+
+
+def test_write_batch_puts_each_item_only_over_an_older_version() -> None:
     client = FakeDynamoClient()
     batch = items(3)
 
-    left = DynamoInventory(client, TABLE).write_batch(batch)
+    result = DynamoInventory(client, TABLE).write_batch(batch)
 
-    assert list(left) == []
-    assert client.requests == [
-        {"RequestItems": {TABLE: [{"PutRequest": {"Item": i}} for i in batch]}}
+    assert (list(result.left), list(result.stale)) == ([], [])
+    [request] = client.requests
+    puts = [entry["Put"] for entry in request["TransactItems"]]
+    assert [put["Item"] for put in puts] == batch
+    assert {put["TableName"] for put in puts} == {TABLE}
+    assert {put["ConditionExpression"] for put in puts} == {"attribute_not_exists(#v) OR #v < :v"}
+    assert [put["ExpressionAttributeValues"][":v"] for put in puts] == [
+        item[config.ATTR_VERSION] for item in batch
     ]
 
 
-def test_write_batch_returns_the_unprocessed_items() -> None:
-    batch = items(5)
-    unprocessed = {TABLE: [{"PutRequest": {"Item": batch[1]}}, {"PutRequest": {"Item": batch[4]}}]}
-    client = FakeDynamoClient([{"UnprocessedItems": unprocessed}])
+def test_a_cancelled_transaction_splits_into_stale_items_and_items_to_retry() -> None:
+    batch = items(4)
+    reasons = ("None", "ConditionalCheckFailed", "TransactionConflict", "ConditionalCheckFailed")
+    client = FakeDynamoClient([cancelled(*reasons)])
 
-    left = DynamoInventory(client, TABLE).write_batch(batch)
+    result = DynamoInventory(client, TABLE).write_batch(batch)
 
-    assert list(left) == [batch[1], batch[4]]
+    assert list(result.stale) == [batch[1], batch[3]]
+    assert list(result.left) == [batch[0], batch[2]]
 
 
-def test_write_batch_with_no_unprocessed_key_returns_nothing() -> None:
-    client = FakeDynamoClient([{}])
+def test_a_cancellation_for_another_reason_fails_loudly() -> None:
+    client = FakeDynamoClient([cancelled("None", "ValidationError")])
 
-    assert list(DynamoInventory(client, TABLE).write_batch(items(2))) == []
+    with pytest.raises(RuntimeError, match="ValidationError"):
+        DynamoInventory(client, TABLE).write_batch(items(2))
 
 
 @pytest.mark.parametrize(
@@ -156,7 +184,7 @@ def test_write_batch_with_no_unprocessed_key_returns_nothing() -> None:
     ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"],
 )
 def test_throttling_errors_become_throttled(code: str) -> None:
-    client = FakeDynamoClient([client_error(code)])
+    client = FakeDynamoClient([client_error(code, "TransactWriteItems")])
 
     with pytest.raises(Throttled) as raised:
         DynamoInventory(client, TABLE).write_batch(items(1))
@@ -168,7 +196,7 @@ def test_throttling_errors_become_throttled(code: str) -> None:
     "code", ["ValidationException", "ResourceNotFoundException", "AccessDeniedException"]
 )
 def test_other_client_errors_propagate_unchanged(code: str) -> None:
-    client = FakeDynamoClient([client_error(code)])
+    client = FakeDynamoClient([client_error(code, "TransactWriteItems")])
 
     with pytest.raises(ClientError) as raised:
         DynamoInventory(client, TABLE).write_batch(items(1))
@@ -179,20 +207,37 @@ def test_other_client_errors_propagate_unchanged(code: str) -> None:
 # --- S3Objects -----------------------------------------------------------------------------
 
 
-def test_s3_objects_read_returns_the_bytes() -> None:
-    objects = S3Objects(FakeS3Client({("b", "k.csv"): b"store,item,count\n"}))
+def test_s3_objects_stream_the_bytes_in_chunks() -> None:
+    objects = S3Objects(FakeS3Client({("b", "k.csv"): b"store,item,count\n"}), chunk_bytes=5)
 
-    assert objects.read("b", "k.csv") == b"store,item,count\n"
+    chunks = objects.open("b", "k.csv")
+
+    assert chunks is not None
+    assert list(chunks) == [b"store", b",item", b",coun", b"t\n"]
+
+
+def test_s3_objects_ask_for_the_version_the_event_names() -> None:
+    client = FakeS3Client({("b", "k.csv"): b"x"})
+
+    S3Objects(client).open("b", "k.csv", etag="abc")
+
+    assert client.requests[-1]["IfMatch"] == '"abc"'
+
+
+@pytest.mark.parametrize("code", ["PreconditionFailed", "412"])
+def test_s3_objects_say_when_the_key_holds_another_version(code: str) -> None:
+    with pytest.raises(ObjectReplacedError):
+        S3Objects(FakeS3Client({}, error=code)).open("b", "k.csv", etag="abc")
 
 
 @pytest.mark.parametrize("code", ["NoSuchKey", "404"])
-def test_s3_objects_read_returns_none_for_a_missing_object(code: str) -> None:
-    assert S3Objects(FakeS3Client({}, error=code)).read("b", "gone.csv") is None
+def test_s3_objects_return_none_for_a_missing_object(code: str) -> None:
+    assert S3Objects(FakeS3Client({}, error=code)).open("b", "gone.csv") is None
 
 
-def test_s3_objects_read_propagates_other_errors() -> None:
+def test_s3_objects_propagate_other_errors() -> None:
     with pytest.raises(ClientError):
-        S3Objects(FakeS3Client({}, error="AccessDenied")).read("b", "k.csv")
+        S3Objects(FakeS3Client({}, error="AccessDenied")).open("b", "k.csv")
 
 
 # --- DynamoReceipts ------------------------------------------------------------------------
@@ -243,3 +288,19 @@ def test_a_stored_receipt_reads_back_as_the_same_receipt() -> None:
     DynamoReceipts(table).put(receipt)
 
     assert from_item(table.items[0]) == receipt
+
+
+def test_a_second_receipt_for_the_same_upload_keeps_the_first() -> None:
+    # Given an upload whose receipt is kept (two deliveries of one event raced)
+    table = FakeResourceTable()
+    receipts = DynamoReceipts(table)
+    first = receipts.put(RECEIPT)
+
+    # When the other delivery keeps its own receipt for the same upload
+    kept = receipts.put(dataclasses.replace(RECEIPT, rows_written=0, rows_stale=3))
+
+    # Then the first stays, and is what both deliveries report
+    assert first == kept == RECEIPT
+    assert len(table.items) == 1
+    assert receipts.get("k.csv", "00AB") == RECEIPT
+    assert receipts.get("k.csv", "other") is None

@@ -16,7 +16,10 @@ from load_inventory.settings import LoadSettings
 pytestmark = pytest.mark.unit
 
 LOAD_ENV = {config.ENV_TABLE_NAME: "Inventory", config.ENV_RECEIPTS_TABLE_NAME: "Receipts"}
-CHECK_ENV = {config.ENV_TOPIC_ARN: "arn:aws:sns:us-east-1:000000000000:NoStock"}
+CHECK_ENV = {
+    config.ENV_TOPIC_ARN: "arn:aws:sns:us-east-1:000000000000:NoStock",
+    config.ENV_ALERTS_SENT_TABLE_NAME: "AlertsSent",
+}
 
 
 def test_require_returns_the_value_trimmed() -> None:
