@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench clean
+.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ node_modules/.installed: package.json package-lock.json
 demo: install ## from nothing to a visible result: emulator, stack, sample-data/, measured latencies
 	$(INVENTORY) demo
 
-up: install ## start the emulator and deploy the stack, left running; prints the outputs as JSON
+up: install ## start the emulator and deploy the stack, left running; prints the outputs as JSON (AUTH=true: IAM enforced, https)
 	$(INVENTORY) up
 
 down: ## stop the emulator
@@ -58,13 +58,16 @@ unit: install ## unit tests only (no network)
 infra-test: install ## template assertions and cdk-nag only
 	$(PY) -m pytest -m infra
 
-integration: install ## integration tests only (starts the emulator and deploys if needed)
+# The integration tests run with MiniStack enforcing IAM (over https); AUTH=false runs them without.
+test integration: export AUTH ?= true
+
+integration: install ## integration tests only, IAM enforced (starts the emulator and deploys if needed; AUTH=false: not enforced)
 	$(PY) -m pytest -m integration
 
 property: install ## hypothesis property tests, quick profile (HYPOTHESIS_PROFILE=dev)
 	HYPOTHESIS_PROFILE=dev $(PY) -m pytest property_tests
 
-test: lint ## every test: lint, unit, infra, integration, property (ci profile); CI runs this
+test: lint ## every test: lint, unit, infra, integration (IAM enforced), property (ci profile); CI runs this
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest
 
 FILES ?= 300
@@ -72,11 +75,13 @@ ROWS ?= 50
 SEED ?= 7
 MESSY ?= all=0.03
 SIM_DIR ?= runs/simulate-$(SEED)
-simulate: install ## generate, upload and verify a run (FILES=300 ROWS=50 SEED=7 MESSY=all=0.03 UPLOAD_ARGS=)
+UPLOAD_ARGS ?=
+FAULTS ?=
+simulate: install ## generate, upload and verify a run (FILES=300 ROWS=50 SEED=7 MESSY=all=0.03 FAULTS= UPLOAD_ARGS=)
 	$(INVENTORY) up > /dev/null
 	rm -rf $(SIM_DIR)
 	$(INVENTORY) simulate generate --files $(FILES) --rows $(ROWS) --seed $(SEED) --messy $(MESSY) --out $(SIM_DIR)
-	$(INVENTORY) simulate upload $(SIM_DIR) $(UPLOAD_ARGS)
+	$(INVENTORY) simulate upload $(SIM_DIR) $(if $(FAULTS),--faults $(FAULTS)) $(UPLOAD_ARGS)
 	$(INVENTORY) simulate verify $(SIM_DIR)
 
 simulate-bench: install ## time generating 10,000 files x 50 rows (a benchmark, not a test)
@@ -86,11 +91,15 @@ SHAPE ?= steady
 DURATION ?= 180
 SPEEDUP ?= 100
 LOAD_ARGS ?=
-load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= LOAD_ARGS=)
-	$(INVENTORY) load --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(LOAD_ARGS)
+load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= FAULTS= LOAD_ARGS=)
+	$(INVENTORY) load --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(FAULTS),--faults $(FAULTS)) $(LOAD_ARGS)
 
 bench: install ## ours vs the lab-style baseline vs raw writes vs csv.reader; writes reports/latest/bench.json
 	$(INVENTORY) bench $(BENCH_ARGS)
 
+REDRIVE_ARGS ?=
+redrive: install ## re-drive LoadInventoryFailures and CheckStockFailures into the functions (REDRIVE_ARGS=--dry-run)
+	$(INVENTORY) redrive $(REDRIVE_ARGS)
+
 clean: down ## remove build output and the emulator's state (keeps .venv and node_modules)
-	rm -rf cdk.out .emulator/logs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .emulator/logs .emulator/[0-9]*/logs .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,12 @@ TOOLS = (
     ("cost", "loadtests.cost", "what the pipeline would cost on AWS at a files/day rate"),
     ("bench-parser", "loadtests.parser_bench", "our CSV parser against bare csv.reader"),
     ("bench-writes", "loadtests.raw_writes", "the emulator's raw BatchWriteItem rate"),
+    (
+        "bench-large",
+        "loadtests.large_files",
+        "the loader's memory on 1-100 MB files; 100 MB end to end",
+    ),
+    ("redrive", "harness.redrive", "re-drive the failure queues into the functions again"),
 )
 
 

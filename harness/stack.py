@@ -35,6 +35,12 @@ class StackNotDeployedError(DeployError):
 def cdk_environment() -> dict[str, str]:
     environ = {**os.environ, **QUIET_JSII, "CDK_DISABLE_VERSION_CHECK": "1"}
     environ.setdefault("CDK_NEW_BOOTSTRAP", "1")
+    if "AWS_CA_BUNDLE" in environ:
+        # cdklocal drops every AWS_* variable but AWS_ENDPOINT_URL* unless allowlisted; without
+        # AWS_CA_BUNDLE the CLI would trust REQUESTS_CA_BUNDLE or the system roots alone, not
+        # the https emulator's certificate (harness/env.py).
+        allowed = [n for n in environ.get("AWS_ENVAR_ALLOWLIST", "").split(",") if n.strip()]
+        environ["AWS_ENVAR_ALLOWLIST"] = ",".join([*allowed, "AWS_CA_BUNDLE"])
     return environ
 
 
@@ -72,7 +78,11 @@ def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
     _cli("bootstrap", f"aws://{account}/{region}", "--quiet")
     _cli(
         "deploy", name, "--require-approval", "never", "--progress", "events",
-        "--context", f"{variants.CONTEXT_KEY}={variant}", "--output", _cloud_assembly(variant),
+        "--context", f"{variants.CONTEXT_KEY}={variant}",
+        # Publish and deploy with the CLI's own keys, not through the bootstrap's roles, so
+        # the deploy does not depend on MiniStack's role assumption (docs/deploying.md).
+        "--context", f"{variants.SYNTHESIZER_CONTEXT_KEY}={variants.CLI_CREDENTIALS}",
+        "--output", _cloud_assembly(variant),
     )  # fmt: skip
     print(f"Deployed {name} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
     return outputs(variant)

@@ -3,6 +3,8 @@
 
 `-c variant=baseline` composes the same constructs with the lab-style functions instead of
 ours, as InventoryBaselineStack (infra/variants.py); without it, InventoryStack with ours.
+`-c synthesizer=cli-credentials` deploys with the CLI's own credentials instead of the
+bootstrap's roles: the harness deploys to the emulator so; AWS deploys keep the default.
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ try:
     stack_name = variants.stack_name(variant)
 except variants.UnknownVariantError as exc:
     sys.exit(f"error: {exc}")
-stack = InventoryStack(app, stack_name, variant=variant)
+synthesizer = str(
+    app.node.try_get_context(variants.SYNTHESIZER_CONTEXT_KEY) or variants.DEFAULT_SYNTHESIZER
+)
+if synthesizer not in variants.SYNTHESIZERS:
+    sys.exit(
+        f"error: unknown synthesizer {synthesizer!r}: use one of {', '.join(variants.SYNTHESIZERS)}"
+    )
+stack = InventoryStack(
+    app,
+    stack_name,
+    variant=variant,
+    synthesizer=(
+        cdk.CliCredentialsStackSynthesizer() if synthesizer == variants.CLI_CREDENTIALS else None
+    ),
+)
 nag.check(app, stack, variant)
 app.synth()

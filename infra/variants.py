@@ -12,6 +12,13 @@ OURS = "ours"
 BASELINE = "baseline"
 DEFAULT_VARIANT = OURS
 CONTEXT_KEY = "variant"  # `cdk deploy -c variant=baseline`
+# `-c synthesizer=cli-credentials`: publish assets and deploy with the CLI's own credentials
+# instead of assuming the bootstrap's roles. The harness deploys to the emulator this way
+# (under IAM enforcement, see docs/deploying.md); AWS deploys keep the default.
+SYNTHESIZER_CONTEXT_KEY = "synthesizer"
+CLI_CREDENTIALS = "cli-credentials"
+DEFAULT_SYNTHESIZER = "default"
+SYNTHESIZERS = (DEFAULT_SYNTHESIZER, CLI_CREDENTIALS)
 
 STACK_NAMES = {
     OURS: "InventoryStack",  # the contract in docs/design.md

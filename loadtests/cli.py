@@ -18,6 +18,7 @@ examples:
   inventory load --shape spike --duration 120 --spike-peak 30
   inventory load --endpoint http://127.0.0.1:4566 ...   # any emulator
   inventory load --aws ...       # a real AWS deployment (uses your AWS credentials)
+  inventory load --faults duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2
 
 Reports go to reports/<run>/ and reports/latest/: report.html (plots, SLO verdict),
 summary.json, locust's CSV and HTML, and files.jsonl (every file's timings).
@@ -55,12 +56,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder")
     parser.add_argument("--label", default="", help="a word added to the run's folder name")
+    parser.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="inject faults; the accounting must stay clean: duplicate=P (a file's delivery "
+        "repeated after its receipt), late=P (delivered again after the store's next file), "
+        "sns-outage=SECONDS (Check-Stock cannot publish, from the warm-up on), throttle=R "
+        "(that fraction of Load-Inventory's DynamoDB writes throttled); e.g. "
+        "duplicate=0.05,late=0.02,sns-outage=10",
+    )
 
 
 def command(args: argparse.Namespace) -> int:
     """One load run; exit 1 when its accounting finds a loss or a mismatch."""
     if args.duration <= 0 or args.rows < 1:
         print("error: --duration must be > 0 and --rows >= 1", file=sys.stderr)
+        return 2
+    from harness.faults import Faults
+
+    try:
+        faults = Faults.parse(args.faults)
+    except ValueError as exc:
+        print(f"error: --faults: {exc}", file=sys.stderr)
         return 2
     import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
     from rich.console import Console
@@ -80,6 +98,7 @@ def command(args: argparse.Namespace) -> int:
         seed=args.seed, reports=args.reports, ramp_start=args.ramp_start,
         ramp_factor=args.ramp_factor, ramp_step_s=args.ramp_step, spike_base=args.spike_base,
         spike_peak=args.spike_peak, spike_s=args.spike_seconds, label=args.label,
+        faults=faults.describe() if faults else "",
     )  # fmt: skip
     out = run_load(options, outputs, console)
     summary = json.loads((out / "summary.json").read_text("utf-8"))
@@ -101,6 +120,8 @@ def command(args: argparse.Namespace) -> int:
         table.add_row(
             "max sustainable", f"{summary['ramp']['max_sustainable_files_per_s']} files/s"
         )
+    if "faults" in summary:
+        table.add_row("faults injected", summary["faults"]["summary"])
     table.add_row("accounting", "OK" if summary["accounting"]["ok"] else "LOSS OR MISMATCH")
     table.add_row("report", str(out / "report.html"))
     console.print(table)

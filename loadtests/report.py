@@ -34,8 +34,12 @@ def summarize(
     errors: dict[str, int],
     ramp: list[dict[str, Any]] | None,
     outputs: StackOutputs,
+    faults: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The contract's keys (docs/design.md) plus what a reader needs to trust them."""
+    """The contract's keys (docs/design.md) plus what a reader needs to trust them.
+
+    `faults` (harness.faults.InjectionLog.as_dict) is what the run injected, kept as `faults`.
+    """
     # A user stopped at the very end may have started a file without completing its PUT.
     records = [r for r in records if r["put_ms"] is not None or r["ingest_ms"] is not None]
     ingested = [r for r in records if r["ingest_ms"] is not None]
@@ -88,6 +92,8 @@ def summarize(
             },
         },
     }
+    if faults is not None:
+        summary["faults"] = faults
     if ramp is not None:
         held = [s for s in ramp if s["held"]]
         summary["ramp"] = {
@@ -208,6 +214,37 @@ def _step_row(step: dict[str, Any]) -> tuple[str, str]:
     )
 
 
+FAULTS_SHOWN = 50
+
+
+def _faults_section(faults: dict[str, Any]) -> str:
+    """What was injected, when (seconds from the first PUT), to what: the first FAULTS_SHOWN."""
+    rows = [
+        (
+            f"{entry.get('at_s', 0):.1f} s: {entry['kind']}",
+            f"{entry['target']} ({entry['detail']})" if entry["detail"] else entry["target"],
+        )
+        for entry in faults["injections"][:FAULTS_SHOWN]
+    ]
+    total = faults.get("injections_total", len(faults["injections"]))
+    more = (
+        f"<p>... and {total - FAULTS_SHOWN} more in <code>faults.json</code>.</p>"
+        if total > FAULTS_SHOWN
+        else ""
+    )
+    errors = faults.get("errors") or []
+    failed = (
+        f"<p>{len(errors)} injections could not be made (see <code>faults.json</code>).</p>"
+        if errors
+        else ""
+    )
+    heading = (
+        f"<h2>Faults injected</h2><p>Spec <code>{html.escape(faults['spec'])}</code>: "
+        f"{html.escape(faults['summary'])}. The accounting below must still be clean.</p>"
+    )
+    return heading + _table(rows) + more + failed
+
+
 def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]) -> Path:
     """report.html: verdict, key figures, plots, accounting, and links to locust's outputs."""
     started = min((r["started_at"] for r in records), default=0.0)
@@ -243,9 +280,13 @@ def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]
                 f"{cost['prices_date']}; durations measured on the emulator)",
             )
         )
+    if "faults" in summary:
+        figures.append(("faults injected", summary["faults"]["summary"]))
     ramp_rows = ""
     if "ramp" in summary:
         ramp_rows = "<h2>Ramp steps</h2>" + _table([_step_row(s) for s in summary["ramp"]["steps"]])
+    if "faults" in summary:
+        ramp_rows += _faults_section(summary["faults"])
     titles = {
         "latency_over_time": "Latency over time",
         "histogram": "Latency histogram",

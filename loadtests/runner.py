@@ -23,9 +23,17 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_histor
 from rich.console import Console
 
 from harness import env
+from harness.faults import (
+    Applied,
+    DeliveryInjector,
+    Faults,
+    InjectionLog,
+    function_level,
+)
 from harness.measure import SLO_INGEST_P99_MS, percentile
 from harness.observe import Observer
 from infra.outputs import StackOutputs
+from inventory.receipts import Receipt
 from loadtests import report
 from loadtests.accounting import account
 from loadtests.measured_cost import projection
@@ -35,6 +43,7 @@ from loadtests.tracker import Tracker
 from loadtests.users import StoreUploader
 
 ROOT = Path(__file__).resolve().parent.parent
+FAULTS_LISTED = 200  # summary.json lists this many injections; faults.json has them all
 
 
 @dataclass
@@ -54,6 +63,7 @@ class RunOptions:
     spike_peak: float = 20.0
     spike_s: float = 10.0
     label: str = ""
+    faults: str = ""  # a harness.faults spec: duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2
 
 
 def make_shape(options: RunOptions) -> PacedShape:
@@ -115,8 +125,38 @@ def warm_up(observer: Observer, files: int = 8) -> None:
     gevent.joinall([gevent.spawn(observer.wait_for_receipt, k) for k in keys], timeout=120)
 
 
+@dataclass(frozen=True)
+class InjectingObserver(Observer):
+    """The tracker's observer: as each file's receipt is seen, its deliveries are injected."""
+
+    injector: DeliveryInjector | None = None
+    stores: dict[str, str] | None = None  # object key -> its store
+
+    def wait_for_receipt(
+        self, key: str, *, after: int = 0, timeout_s: float = 30.0, poll_s: float = 0.01
+    ) -> Receipt | None:
+        receipt = super().wait_for_receipt(key, after=after, timeout_s=timeout_s, poll_s=poll_s)
+        if receipt is not None and self.injector is not None and self.stores is not None:
+            self.injector.on_receipt(self.stores.get(key, ""), receipt)
+        return receipt
+
+
 def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
-    """One load run; returns its report folder (also linked as reports/latest)."""
+    """One load run; returns its report folder (also linked as reports/latest).
+
+    With `options.faults`, the faults inside the functions are switched on before the warm-up
+    (the SNS outage starts then) and off after the last alert; deliveries are duplicated and
+    delayed as receipts arrive.
+    """
+    faults = Faults.parse(options.faults)
+    log = InjectionLog(faults)
+    with function_level(outputs, faults, log) as applied:
+        return _run(options, outputs, console, applied)
+
+
+def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: Applied) -> Path:
+    log = applied.log
+    faults = log.spec
     run_id = (
         time.strftime("%Y%m%d-%H%M%S")
         + f"-{options.shape}"
@@ -135,12 +175,16 @@ def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
         observer = Observer(outputs)
         before = observer.counts_of(source.manifest.stores)
         source.start_from(before)
+        if faults:
+            console.print(f"injecting faults: {faults.describe()}")
         console.print("warming up the functions (not measured) ...")
         warm_up(observer)
         inbox = observer.inbox(f"load-{uuid.uuid4().hex[:12]}")
         # stop_timeout: a user finishes the upload it started before the run stops.
         environment = Environment(user_classes=[StoreUploader], shape_class=shape, stop_timeout=30)
-        tracker = Tracker(environment, observer, inbox)
+        injector = DeliveryInjector(outputs, faults, log, seed=seed) if faults.redelivers else None
+        stores = {f"{source.prefix}/{entry.key}": entry.store for entry in source.manifest.files}
+        tracker = Tracker(environment, InjectingObserver(outputs, injector, stores), inbox)
         StoreUploader.source = source
         StoreUploader.tracker = tracker
         StoreUploader.bucket = outputs.bucket_name
@@ -163,6 +207,10 @@ def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
         runner.quit()
         ended = time.time()
         console.print("load finished; waiting for the last receipts and alerts ...")
+        if injector is not None:
+            injector.settle(sleep=gevent.sleep)  # the last injected deliveries run first
+        if applied.outage_until is not None:
+            applied.wait_for_outage(sleep=gevent.sleep)
         tracker.settle(timeout_s=240.0)
         for greenlet in greenlets:
             greenlet.kill()
@@ -193,7 +241,10 @@ def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
             errors=_errors(environment),
             ramp=[asdict(s) for s in shape.steps] if isinstance(shape, RampShape) else None,
             outputs=outputs,
+            faults=log.as_dict(limit=FAULTS_LISTED, t0=started) if faults else None,
         )
+        if faults:
+            log.write(out / "faults.json")
         try:
             summary["cost"] = projection(records, outputs, started, time.time())
         except Exception as exc:  # a projection must never lose the run's results

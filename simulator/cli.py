@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from harness.faults import Faults
     from infra.outputs import StackOutputs
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -22,6 +23,7 @@ EXAMPLES = """
 examples:
   inventory simulate generate --files 200 --rows 50 --seed 7 --out runs/demo --messy all=0.05
   inventory simulate upload runs/demo --files-per-day 10000 --day-minutes 5
+  inventory simulate upload runs/demo --duplicate-rate 0.05 --late-rate 0.02 --sns-outage 10
   inventory simulate verify runs/demo
   inventory simulate bench --files 10000 --rows 50
 
@@ -122,6 +124,48 @@ def register(parser: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--concurrency", type=_positive_int, default=8, help="parallel uploads (default 8)"
     )
+    faults = up.add_argument_group(
+        "faults",
+        "Inject faults while uploading; `verify` must still find 0 differences. What was "
+        "injected is in the summary and in DIR/faults.json. SNS and DynamoDB faults are "
+        "injected at the SDK inside the functions (INVENTORY_FAULTS), the same on MiniStack "
+        "and on AWS, and switched off again afterwards.",
+    )
+    faults.add_argument(
+        "--duplicate-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="chance per file that S3's delivery is repeated after its receipt (Load-Inventory "
+        "invoked again with the same event)",
+    )
+    faults.add_argument(
+        "--late-rate",
+        type=_rate,
+        default=0.0,
+        metavar="P",
+        help="chance per file that its event is delivered again after the store's next file "
+        "is in (an older upload's event arriving late)",
+    )
+    faults.add_argument(
+        "--sns-outage",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="Check-Stock's SNS Publish fails (503) for this long from the start of the upload",
+    )
+    faults.add_argument(
+        "--throttle",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="this fraction of Load-Inventory's DynamoDB writes is throttled, for the whole upload",
+    )
+    faults.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="the same as one spec, as `inventory load --faults` takes it: "
+        "duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2 (not with the flags above)",
+    )
 
     ver = commands.add_parser(
         "verify",
@@ -198,6 +242,23 @@ def _outputs() -> StackOutputs:
     return stack.running()
 
 
+def upload_faults(args: argparse.Namespace) -> Faults:
+    """The faults the upload flags ask for (a bad --faults spec raises ValueError)."""
+    from harness.faults import Faults
+
+    flags = Faults(
+        duplicate=args.duplicate_rate,
+        late=args.late_rate,
+        sns_outage_s=args.sns_outage or 0.0,
+        throttle=args.throttle,
+    )
+    if args.faults is None:
+        return flags
+    if flags:
+        raise ValueError("give the faults either as --faults SPEC or as flags, not both")
+    return Faults.parse(args.faults)
+
+
 def upload_command(args: argparse.Namespace, console: Console) -> int:
     from simulator.manifest import Manifest
     from simulator.upload import Pace, upload_run
@@ -209,8 +270,13 @@ def upload_command(args: argparse.Namespace, console: Console) -> int:
         pace = Pace.compressed_day(args.files_per_day, args.day_minutes)
     else:
         pace = Pace(args.rate)
+    try:
+        faults = upload_faults(args)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] --faults: {exc}")
+        return 2
     Manifest.load(args.dir)  # a folder that is not a run fails here, before any deploy
-    state = upload_run(args.dir, _outputs(), pace, args.concurrency, console)
+    state = upload_run(args.dir, _outputs(), pace, args.concurrency, console, faults)
     missing = sum(1 for u in state.uploads if u.status is None)
     if missing:
         console.print(f"[red]{missing} files have no receipt yet[/]; `verify` will list them")

@@ -2,6 +2,10 @@
 
 A store's snapshots must be applied in order, so a file is uploaded only once the previous
 file of the same store has its receipt. Files of different stores go concurrently.
+
+Faults (`harness.faults`) can be injected meanwhile: duplicated and late deliveries as the
+receipts arrive, and throttling and an SNS outage inside the functions; what was injected is
+kept beside the run in `faults.json`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from harness import env
+from harness.faults import DeliveryInjector, Faults, InjectionLog, function_level
 from harness.measure import describe
 from harness.observe import Observer
 from infra.outputs import StackOutputs
@@ -33,6 +38,7 @@ from simulator.state import Upload, UploadState
 
 RECEIPT_TIMEOUT_S = 120.0
 RECEIPT_POLL_S = 0.02
+FAULTS_NAME = "faults.json"
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,14 @@ class Uploader:
         outputs: StackOutputs,
         pace: Pace,
         concurrency: int,
+        injector: DeliveryInjector | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.manifest = manifest
         self.observer = Observer(outputs)
         self.pace = pace
         self.concurrency = concurrency
+        self.injector = injector
         self._done = {f.key: threading.Event() for f in manifest.files}
         self._previous: dict[str, str | None] = {}
         last: dict[str, str] = {}
@@ -97,6 +105,9 @@ class Uploader:
                 entry.key, after=known, timeout_s=RECEIPT_TIMEOUT_S, poll_s=RECEIPT_POLL_S
             )
             ingest_ms = (time.perf_counter() - began) * 1000 if receipt else None
+            if receipt is not None and self.injector is not None:
+                # Before the store's next file may start, so its deliveries come in order.
+                self.injector.on_receipt(entry.store, receipt)
             return Upload(entry.key, put_ms, ingest_ms, receipt.status if receipt else None)
         finally:
             self._done[entry.key].set()
@@ -127,11 +138,47 @@ class Uploader:
 
 
 def upload_run(
-    run_dir: Path, outputs: StackOutputs, pace: Pace, concurrency: int, console: Console
+    run_dir: Path,
+    outputs: StackOutputs,
+    pace: Pace,
+    concurrency: int,
+    console: Console,
+    faults: Faults | None = None,
 ) -> UploadState:
-    """Upload with a progress bar, then print a summary table."""
+    """Upload with a progress bar (injecting `faults`), then print a summary table."""
+    faults = faults or Faults()
     manifest = Manifest.load(run_dir)
-    uploader = Uploader(run_dir, manifest, outputs, pace, concurrency)
+    log = InjectionLog(faults)
+    injector = (
+        DeliveryInjector(outputs, faults, log, seed=manifest.seed) if faults.redelivers else None
+    )
+    uploader = Uploader(run_dir, manifest, outputs, pace, concurrency, injector)
+    inside = bool(faults.throttle or faults.sns_outage_s)
+    if inside:
+        console.print(f"Injecting faults ({faults.describe()}); switching them on in the functions")
+    try:
+        with function_level(outputs, faults, log) as in_force:
+            state = _upload(uploader, manifest, console)
+            _settle(injector, console)
+            if in_force.outage_until is not None:
+                with console.status("Waiting for the SNS outage to end ..."):
+                    in_force.wait_for_outage()
+            if inside:
+                console.print("Restoring the functions' environment")
+    finally:
+        if faults:
+            log.write(run_dir / FAULTS_NAME)
+    console.print(summary_table(manifest, state, pace, concurrency, log))
+    return state
+
+
+def _settle(injector: DeliveryInjector | None, console: Console) -> None:
+    if injector is not None:
+        with console.status("Letting the injected deliveries run ..."):
+            injector.settle()
+
+
+def _upload(uploader: Uploader, manifest: Manifest, console: Console) -> UploadState:
     columns = (
         TextColumn("[bold]upload"),
         BarColumn(),
@@ -149,12 +196,16 @@ def upload_run(
             rate = done / max(time.perf_counter() - started, 1e-9)
             progress.update(task, advance=1, rate=f"{rate:.1f} files/s")
 
-        state = uploader.run(advance)
-    console.print(summary_table(manifest, state, pace, concurrency))
-    return state
+        return uploader.run(advance)
 
 
-def summary_table(manifest: Manifest, state: UploadState, pace: Pace, concurrency: int) -> Table:
+def summary_table(
+    manifest: Manifest,
+    state: UploadState,
+    pace: Pace,
+    concurrency: int,
+    log: InjectionLog | None = None,
+) -> Table:
     ingest = [u.ingest_ms for u in state.uploads if u.ingest_ms is not None]
     rows = sum(f.expect.rows_written for f in manifest.files)
     table = Table(title="Upload summary", show_header=False)
@@ -170,4 +221,8 @@ def summary_table(manifest: Manifest, state: UploadState, pace: Pace, concurrenc
     table.add_row("pace, concurrency", f"{pace.describe()}, {concurrency}")
     table.add_row("PUT ms p50 / p95 / p99", describe([u.put_ms for u in state.uploads]))
     table.add_row("upload -> receipt ms p50 / p95 / p99", describe(ingest))
+    if log is not None and log.spec:
+        table.add_row("faults injected", log.summary())
+        if log.errors:
+            table.add_row("injections that failed", str(len(log.errors)))
     return table

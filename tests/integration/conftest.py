@@ -1,7 +1,11 @@
-"""The deployed stack on the emulator, shared by every integration test in the session."""
+"""The deployed stack on the emulator, shared by every integration test in the session.
+
+The emulator enforces IAM (`AUTH=true`, over https) unless AUTH says otherwise.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -69,13 +73,21 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline() -> Iterator[Pipeline]:
-    """Start MiniStack (unless an emulator already answers), deploy with cdklocal, subscribe."""
+    """An emulator enforcing IAM, the stack deployed on it with cdklocal, a NoStock inbox.
+
+    IAM is enforced unless AUTH is set to something else than true (`AUTH=false` runs the
+    suite on an emulator that does not enforce it, e.g. LocalStack, and skips tests/
+    integration/test_iam.py). An emulator this project started without enforcement is
+    restarted with it and left running; any other one that does not enforce is refused.
+    """
+    os.environ.setdefault(env.AUTH_VARIABLE, "true")
     env.use_emulator_defaults()
+    ours_before = env.recorded_mode(env.endpoint_port()) is not None
     started = emulator.start()
     try:
         outputs = stack.running(redeploy=True)
         with Observer(outputs).inbox() as inbox:
             yield Pipeline(outputs=outputs, inbox=inbox)
     finally:
-        if started:
+        if started and not ours_before:
             emulator.stop()

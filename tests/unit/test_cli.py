@@ -9,11 +9,12 @@ import pytest
 
 from harness import stack
 from harness.cli import build_parser, main
+from tests.support.offline import set_offline_aws
 
 pytestmark = pytest.mark.unit
 
 COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "cost",
-            "bench-parser", "bench-writes"}  # fmt: skip
+            "bench-parser", "bench-writes", "bench-large", "redrive"}  # fmt: skip
 
 
 @pytest.fixture
@@ -83,3 +84,78 @@ def test_an_unknown_variant_is_refused_by_the_parser(capsys: pytest.CaptureFixtu
 
     assert done.value.code == 2
     assert "invalid choice: 'labby'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--faults", "dupes=0.1"], "unknown fault 'dupes'"),
+        (["--faults", "duplicate=0.1", "--late-rate", "0.1"], "not both"),
+    ],
+)
+def test_upload_refuses_bad_faults_before_any_deploy(
+    tmp_path: Path,
+    no_stack: None,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    says: str,
+) -> None:
+    code = main(["simulate", "upload", str(tmp_path), *flags])
+
+    assert code == 2
+    assert says in capsys.readouterr().out
+
+
+def test_upload_fault_flags_become_one_spec() -> None:
+    from simulator.cli import upload_faults
+
+    args = build_parser().parse_args(
+        ["simulate", "upload", "runs/x", "--duplicate-rate", "0.05", "--late-rate", "0.02",
+         "--sns-outage", "10", "--throttle", "0.2"]
+    )  # fmt: skip
+
+    assert upload_faults(args).describe() == "duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2"
+
+
+def test_a_fault_rate_above_1_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["simulate", "upload", "runs/x", "--duplicate-rate", "2"])
+
+    assert done.value.code == 2
+    assert "must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_load_refuses_a_bad_faults_spec_before_any_deploy(
+    no_stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Through the handler, not main(): main() imports locust (gevent) first for `load`.
+    args = build_parser().parse_args(["load", "--faults", "sns-outage=soon"])
+
+    assert args.handler(args) == 2
+    assert "--faults: fault 'sns-outage': 'soon' is not a number" in capsys.readouterr().err
+
+
+def test_redrive_help_says_when_to_use_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["redrive", "--help"])
+
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "When to use it" in text and "--dry-run" in text
+
+
+def test_redrive_with_nothing_answering_says_so(
+    monkeypatch: pytest.MonkeyPatch, no_stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Set every variable the command may fill in, so that all of them are undone afterwards.
+    set_offline_aws(
+        monkeypatch,
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",
+        AWS_ENDPOINT_URL_S3="http://127.0.0.1:9",
+        AWS_REGION="us-east-1",
+    )
+
+    code = main(["redrive", "--dry-run"])
+
+    assert code == 1
+    assert "nothing answers at http://127.0.0.1:9" in capsys.readouterr().out
