@@ -38,7 +38,7 @@ def utc_now() -> str:
 # The largest object one invocation loads within Lambda's 15 minutes, with a wide margin
 # (docs/design.md, "Large files"); a larger one is rejected with this reason, never left to
 # time out.
-MAX_OBJECT_BYTES = 200 * 1024 * 1024
+MAX_OBJECT_BYTES = 150 * 1024 * 1024
 
 
 def too_large(size: int) -> str:
