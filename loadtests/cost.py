@@ -12,9 +12,13 @@ Billing rules applied (AWS's, as documented on the pricing pages named in prices
   memory (GB = 1024 MB). Durations taken from receipts (`duration_ms`) are the handler's own
   measure, so they slightly undercount what Lambda bills (runtime overhead, and the INIT
   phase of cold starts, billed since August 2025): pass `init_durations_ms` to add them.
-- DynamoDB on demand: one write unit per started 1 KB of each item written (the rows and
-  the receipt); BatchWriteItem is billed per item, and unprocessed items are not billed.
-  Neither function reads the tables; stream reads by a Lambda trigger are free.
+- DynamoDB on demand: one write unit per started 1 KB of each item written, and two for
+  an item written in a transaction (the loader writes rows with TransactWriteItems, so
+  each row costs twice its size in units; a cancelled transaction is billed too, which a
+  clean run does not see). The receipt is one conditional put, plus one strongly
+  consistent read (one read unit per started 4 KB) to tell a repeated delivery apart.
+  Each alert is recorded in AlertsSent: a put and an update of a small item, two units.
+  Stream reads by a Lambda trigger are free.
 - Storage accumulates: uploads and receipts are retained (the stack has no lifecycle rule),
   logs expire after a month. The projection prices the steady state of `retention_days`
   of data, a choice stated in its output.
@@ -43,6 +47,9 @@ PRICES_PATH = Path(__file__).with_name("prices.toml")
 DAYS_PER_MONTH = 730 / 24  # AWS prices a month as 730 hours
 GB = 2**30  # AWS bills storage and log volume in binary gigabytes
 WRITE_UNIT_BYTES = 1024  # one on-demand write request unit writes up to 1 KB
+READ_UNIT_BYTES = 4096  # one read request unit reads up to 4 KB, strongly consistent
+TRANSACTION_WRITE_FACTOR = 2  # an item written in TransactWriteItems costs two units per KB
+ALERT_RECORD_WRITES = 2  # AlertsSent: the in-progress put and the completing update
 from harness.measure import SEED_FILES_PER_DAY  # noqa: E402
 
 SEED_CLAIM_USD = (25.0, 50.0)  # the seed's "$25-50/month at 10,000 files/day"
@@ -116,7 +123,7 @@ class Usage:
     loader_gb_s: float = 0.0
     check_invocations: float = 0.0
     check_gb_s: float = 0.0
-    dynamodb_write_units: float = 0.0  # rows written plus the receipt, per started KB
+    dynamodb_write_units: float = 0.0  # rows (transactional), the receipt, AlertsSent
     dynamodb_read_units: float = 0.0
     s3_put_requests: float = 1.0  # the upload
     s3_get_requests: float = 1.0  # the loader reading it
@@ -138,6 +145,11 @@ def billed_gb_seconds(durations_ms: Sequence[float], memory_mb: int) -> float:
     """GB-seconds Lambda bills: each duration rounded up to the next 1 ms, times memory."""
     billed_ms = sum(math.ceil(d) for d in durations_ms)
     return billed_ms / 1000 * memory_mb / 1024
+
+
+def read_units(item_bytes: float) -> int:
+    """On-demand read request units for one strongly consistent read of one item."""
+    return max(1, math.ceil(item_bytes / READ_UNIT_BYTES))
 
 
 def write_units(item_bytes: float) -> int:
@@ -208,7 +220,11 @@ def usage_from_run(
         raise ValueError(f"files must be >= 1, got {files}")
     invocations = loader_invocations or max(files, len(loader_durations_ms))
     init_gb_s = billed_gb_seconds(init_durations_ms, init_memory_mb or loader_memory_mb)
-    units = rows_written * write_units(row_item_bytes) + files * write_units(receipt_item_bytes)
+    units = (
+        rows_written * TRANSACTION_WRITE_FACTOR * write_units(row_item_bytes)
+        + files * write_units(receipt_item_bytes)
+        + alerts * ALERT_RECORD_WRITES
+    )
     stored = receipt_item_bytes if receipt_bytes is None else receipt_bytes
     return Usage(
         loader_invocations=invocations / files,
@@ -216,6 +232,7 @@ def usage_from_run(
         check_invocations=check_invocations / files,
         check_gb_s=billed_gb_seconds(check_durations_ms, check_memory_mb) / files,
         dynamodb_write_units=units / files,
+        dynamodb_read_units=invocations * read_units(receipt_item_bytes) / files,
         s3_put_requests=1.0,
         s3_get_requests=invocations / files,  # every attempt reads the object
         sns_publishes=alerts / files,
@@ -234,15 +251,15 @@ class Assumptions:
     """What one file of `rows` rows is assumed to cost on AWS when nothing was measured.
 
     Memory sizes are the stack's. Durations are guesses for AWS, not emulator figures: the
-    loader's fixed cost (S3 GET, receipt PutItem, logging) plus one BatchWriteItem round
-    trip per 25 rows; Check-Stock per stream batch (up to 100 records) plus one SNS publish
+    loader's fixed cost (S3 GET, receipt GetItem and PutItem, logging) plus one
+    TransactWriteItems round trip per 25 rows (100 per call, 4 calls at once); Check-Stock per stream batch (up to 100 records) plus one SNS publish
     per alert. Alerts follow the simulator's default stock-out rate.
     """
 
     loader_memory_mb: int = 1024
     check_memory_mb: int = 512
     loader_base_ms: float = 40.0
-    batch_write_ms: float = 12.0  # per BatchWriteItem call of 25 items
+    batch_write_ms: float = 12.0  # per 25 rows (a 100-row transaction, four at once)
     stream_batch_size: int = 100
     check_base_ms: float = 5.0
     check_per_record_ms: float = 0.05

@@ -162,7 +162,9 @@ def test_usage_from_run_averages_a_run_per_file() -> None:
     assert usage.loader_gb_s == pytest.approx((11 + 20) / 1000 / 2)
     assert usage.check_invocations == 1.5
     assert usage.check_gb_s == pytest.approx((2 + 2 + 3) / 1000 * 0.5 / 2)
-    assert usage.dynamodb_write_units == (100 + 2) / 2  # rows plus one receipt per file
+    # each row twice (a transaction), one receipt per file, two units per alert
+    assert usage.dynamodb_write_units == (100 * 2 + 2 + 4 * 2) / 2
+    assert usage.dynamodb_read_units == 2 / 2  # one receipt lookup per invocation
     assert usage.sns_publishes == 2
     assert usage.s3_bytes == 3_000
     assert usage.log_bytes == 2_500
@@ -178,7 +180,7 @@ def test_big_items_and_cold_starts_cost_more() -> None:
     big = usage_from_run(**common, row_item_bytes=1500, receipt_item_bytes=2100)
     cold = usage_from_run(**common, init_durations_ms=[400.0])
 
-    assert big.dynamodb_write_units == 10 * 2 + 3
+    assert big.dynamodb_write_units == 10 * 2 * 2 + 3
     assert cold.loader_gb_s == pytest.approx(0.5)
 
 
