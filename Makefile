@@ -37,7 +37,7 @@ demo: install ## from nothing to a visible result: emulator, stack, sample-data/
 up: install ## start the emulator and deploy the stack, left running; prints the outputs as JSON (AUTH=true: IAM enforced, https)
 	$(INVENTORY) up
 
-down: ## stop the emulator
+down: ## stop the emulator once nothing is in flight (at most 60 s), keeping its state for `make up` (`inventory down --forget`: delete it)
 	@if [ -x $(INVENTORY) ]; then $(INVENTORY) down; fi
 
 outputs: install ## print the deployed stack's outputs as JSON
@@ -104,5 +104,6 @@ REDRIVE_ARGS ?=
 redrive: install ## re-drive LoadInventoryFailures and CheckStockFailures into the functions (REDRIVE_ARGS=--dry-run)
 	$(INVENTORY) redrive $(REDRIVE_ARGS)
 
-clean: down ## remove build output and the emulator's state (keeps .venv and node_modules)
+clean: ## stop the emulator and forget its saved state; remove build output (keeps .venv and node_modules)
+	@if [ -x $(INVENTORY) ]; then $(INVENTORY) down --forget; fi
 	rm -rf cdk.out .emulator/logs .emulator/[0-9]*/logs .pytest_cache .mypy_cache .ruff_cache

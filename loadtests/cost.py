@@ -252,8 +252,9 @@ class Assumptions:
 
     Memory sizes are the stack's. Durations are guesses for AWS, not emulator figures: the
     loader's fixed cost (S3 GET, receipt GetItem and PutItem, logging) plus one
-    TransactWriteItems round trip per 25 rows (100 per call, 4 calls at once); Check-Stock per stream batch (up to 100 records) plus one SNS publish
-    per alert. Alerts follow the simulator's default stock-out rate.
+    TransactWriteItems round trip per 25 rows (100 per call, 4 calls at once); Check-Stock
+    per stream batch (up to 100 records) plus one SNS publish per alert. Alerts follow the
+    simulator's default stock-out rate.
     """
 
     loader_memory_mb: int = 1024
