@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate", type=float, default=12.0, help="offered files/s (default 12: past both)"
     )
     parser.add_argument(
-        "--duration", type=float, default=15.0, help="seconds per stack (default 15)"
+        "--duration", type=float, default=40.0, help="seconds per stack (default 40)"
     )
     parser.add_argument("--rows", type=int, default=500, help="rows per file (default 500)")
     parser.add_argument("--seed", type=int, default=500, help="same files for both (default 500)")
