@@ -76,29 +76,6 @@ def scratch_bucket(s3: Any) -> Iterator[str]:
         s3.delete_bucket(Bucket=name)
 
 
-@contextmanager
-def scratch_receipts(dynamodb: Any) -> Iterator[str]:
-    """A receipts table keyed like IngestReceipts, deleted afterwards."""
-    name = f"large-receipts-{uuid.uuid4().hex[:10]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": config.ATTR_OBJECT_KEY, "KeyType": "HASH"},
-            {"AttributeName": config.ATTR_RECEIPT_ID, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": config.ATTR_OBJECT_KEY, "AttributeType": "S"},
-            {"AttributeName": config.ATTR_RECEIPT_ID, "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
-    try:
-        yield name
-    finally:
-        dynamodb.delete_table(TableName=name)
-
-
 def probe(bucket: str, key: str, size: int, table: str, receipts: str) -> dict[str, Any]:
     """Run the loader's code on one object in a fresh process; its receipt and memory."""
     command = [
@@ -125,10 +102,11 @@ def measure_memory(
 
     s3, dynamodb = env.client("s3"), env.client("dynamodb")
     results = []
+    receipt_keys = (config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID)
     with (
         scratch_bucket(s3) as bucket,
         scratch_table(dynamodb) as table,
-        scratch_receipts(dynamodb) as receipts,
+        scratch_table(dynamodb, receipt_keys, "large-receipts") as receipts,
     ):
         for size_mb, path, rows in files:
             key = path.name

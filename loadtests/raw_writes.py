@@ -108,20 +108,22 @@ def _default_client() -> Any:
 
 
 @contextmanager
-def scratch_table(client: Any = None) -> Iterator[str]:
-    """A fresh table keyed like Inventory (Store, Item), without a stream; deleted afterwards."""
+def scratch_table(
+    client: Any = None,
+    keys: tuple[str, str] = (config.ATTR_STORE, config.ATTR_ITEM),
+    prefix: str = "raw-writes",
+) -> Iterator[str]:
+    """A fresh on-demand table keyed by two strings (by default like Inventory: Store, Item),
+    without a stream; deleted afterwards."""
     client = client or _default_client()
-    name = f"raw-writes-{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     client.create_table(
         TableName=name,
         KeySchema=[
-            {"AttributeName": config.ATTR_STORE, "KeyType": "HASH"},
-            {"AttributeName": config.ATTR_ITEM, "KeyType": "RANGE"},
+            {"AttributeName": key, "KeyType": kind}
+            for key, kind in zip(keys, ("HASH", "RANGE"), strict=True)
         ],
-        AttributeDefinitions=[
-            {"AttributeName": config.ATTR_STORE, "AttributeType": "S"},
-            {"AttributeName": config.ATTR_ITEM, "AttributeType": "S"},
-        ],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
         BillingMode="PAY_PER_REQUEST",
     )
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
