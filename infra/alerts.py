@@ -146,7 +146,7 @@ class LabStyleAlerts(Alerts):
     """`Alerts` as the original lab's checker: the baseline `make bench` measures against.
 
     It finds NoStock by name with `sns:ListTopics`, gets every stream record (no filter) and
-    never reports partial batch failures.
+    keeps no memory of the alerts it sent (no AlertsSent), so a retried batch alerts again.
     """
 
     def __init__(

@@ -28,8 +28,8 @@ class Variant:
     loader_handler: str  # "<package>.<module>.lambda_handler"; the package is bundled
     checker_handler: str
     stream_view: dynamodb.StreamViewType
-    # Ours gets the topic's ARN and reports each failed record; the lab's finds NoStock by
-    # name with list_topics and never reports partial batch failures.
+    # Ours gets the topic's ARN and remembers the alerts it sent (AlertsSent); the lab's finds
+    # NoStock by name with list_topics and remembers nothing.
     alerts: type[Alerts] = Alerts
 
 
