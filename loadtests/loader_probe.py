@@ -1,8 +1,8 @@
 """One object through the loader's own code, in this process; prints its receipt and memory.
 
 Run by `loadtests.large_files` in a fresh process per file, so the peak resident memory
-(`ru_maxrss`) is this file's alone. The Ingestor and its adapters are the function's, with
-the function's SDK settings; only the tables and bucket are scratch ones.
+(`ru_maxrss`) is this file's alone. The Ingestor is built as the function builds it
+(`load_inventory.wiring`); only the tables and bucket are scratch ones.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import resource
 import time
 from datetime import UTC, datetime
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
-from botocore.config import Config
 
 from inventory.receipts import ObjectRef
-from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects
-from load_inventory.ingest import Ingestor
+from load_inventory.settings import LoadSettings
+from load_inventory.wiring import build_ingestor
 
 
 def rss_mb() -> float:
@@ -33,13 +31,8 @@ def main() -> None:
         parser.add_argument(name, required=True)
     parser.add_argument("--size", type=int, required=True)
     args = parser.parse_args()
-    dynamodb = boto3.client(
-        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 3})
-    )
-    ingestor = Ingestor(
-        S3Objects(boto3.client("s3")),
-        DynamoInventory(dynamodb, args.table),
-        DynamoReceipts(boto3.resource("dynamodb").Table(args.receipts)),
+    ingestor = build_ingestor(
+        LoadSettings(table_name=args.table, receipts_table_name=args.receipts),
         Logger(service="loader-probe", level="WARNING"),
         Metrics(namespace="LoaderProbe", service="loader-probe"),
     )
