@@ -145,13 +145,21 @@ class Observer:
             if not messages:
                 break
             for message in messages:
-                for record in _s3_records(message.get("Body", "")):
-                    keys.add(unquote_plus(record.get("s3", {}).get("object", {}).get("key", "")))
+                keys.update(event_object_keys(_s3_records(message.get("Body", ""))))
         return keys
 
     def inbox(self, name: str | None = None) -> AlertInbox:
         """A new NoStock inbox on this stack's topic (see AlertInbox.open)."""
         return AlertInbox.open(self.outputs.topic_arn, name)
+
+
+def event_object_keys(records: Iterable[Any]) -> list[str]:
+    """The object keys an S3 event's records name, decoded (S3 URL-encodes them: `+` a space)."""
+    return [
+        unquote_plus(str(record.get("s3", {}).get("object", {}).get("key", "")))
+        for record in records
+        if isinstance(record, dict)
+    ]
 
 
 def _s3_records(body: str) -> list[dict[str, Any]]:

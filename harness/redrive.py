@@ -29,7 +29,8 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+
+from harness.observe import event_object_keys
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -129,11 +130,7 @@ def parse_loader_failure(body: str) -> LoaderFailure:
     payload = data.get("requestPayload")
     if not isinstance(payload, dict) or not isinstance(payload.get("Records"), list):
         raise UnrecognisedMessage("no requestPayload with Records: not an on-failure record")
-    keys = tuple(
-        unquote_plus(str(record.get("s3", {}).get("object", {}).get("key", "")))
-        for record in payload["Records"]
-        if isinstance(record, dict)
-    )
+    keys = tuple(event_object_keys(payload["Records"]))
     response = data.get("responsePayload")
     error = None
     if isinstance(response, dict):
