@@ -30,8 +30,6 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from harness.observe import event_object_keys
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -130,6 +128,8 @@ def parse_loader_failure(body: str) -> LoaderFailure:
     payload = data.get("requestPayload")
     if not isinstance(payload, dict) or not isinstance(payload.get("Records"), list):
         raise UnrecognisedMessage("no requestPayload with Records: not an on-failure record")
+    from harness.observe import event_object_keys  # boto3: not at import (see harness.cli)
+
     keys = tuple(event_object_keys(payload["Records"]))
     response = data.get("responsePayload")
     error = None

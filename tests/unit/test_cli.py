@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,14 @@ def test_redrive_with_nothing_answering_says_so(
 
     assert code == 1
     assert "nothing answers at http://127.0.0.1:9" in capsys.readouterr().out
+
+
+def test_building_the_cli_imports_no_sdk() -> None:
+    # locust must monkey-patch before botocore is imported, and `--help` must stay instant:
+    # no command module may import boto3 or botocore at its top.
+    check = (
+        "import sys, harness.cli as cli; cli.build_parser(); "
+        "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
