@@ -1,8 +1,9 @@
-"""Ingest: an upload to the bucket invokes Load-Inventory, which fills the two tables."""
+"""Ingest: an upload to the bucket invokes Load-Inventory, which fills the tables."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
@@ -16,12 +17,20 @@ class Ingest(Construct):
     """Load-Inventory on every object created in `storage.bucket`, with its on-failure queue.
 
     `handler` is the loader's code (`<package>.<module>.lambda_handler`). It may read the
-    bucket, write the Inventory table, and write and read IngestReceipts; nothing else.
+    bucket, write the Inventory table, and write and read IngestReceipts; with
+    `refresh_summaries` (ours, for the dashboard) also query Inventory and put StoreSummaries;
+    nothing else.
     Public: `function` (Load-Inventory), `log_group`, `failures` (LoadInventoryFailures).
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, storage: Storage, handler: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        handler: str,
+        refresh_summaries: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         loader = PipelineFunction(
@@ -51,3 +60,17 @@ class Ingest(Construct):
         storage.bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED, s3n.LambdaDestination(self.function)
         )
+        if refresh_summaries:
+            self._refresh_summaries(storage)
+
+    def _refresh_summaries(self, storage: Storage) -> None:
+        """Recount a store's partition of Inventory and put its StoreSummaries item."""
+        self.function.add_environment(
+            config.ENV_STORE_SUMMARIES_TABLE_NAME, storage.summaries.table_name
+        )
+        # The base table only: the count is a consistent read, which no index offers.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[storage.table.table_arn])
+        )
+        # A conditional put (newer ComputedAt wins); no index on the table, so exactly it.
+        storage.summaries.grant(self.function, "dynamodb:PutItem")

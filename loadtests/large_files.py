@@ -76,12 +76,14 @@ def scratch_bucket(s3: Any) -> Iterator[str]:
         s3.delete_bucket(Bucket=name)
 
 
-def probe(bucket: str, key: str, size: int, table: str, receipts: str) -> dict[str, Any]:
+def probe(
+    bucket: str, key: str, size: int, table: str, receipts: str, summaries: str
+) -> dict[str, Any]:
     """Run the loader's code on one object in a fresh process; its receipt and memory."""
     command = [
         sys.executable, "-m", "loadtests.loader_probe",
         "--bucket", bucket, "--key", key, "--size", str(size),
-        "--table", table, "--receipts", receipts,
+        "--table", table, "--receipts", receipts, "--summaries", summaries,
     ]  # fmt: skip
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")])}
     done = subprocess.run(
@@ -107,12 +109,13 @@ def measure_memory(
         scratch_bucket(s3) as bucket,
         scratch_table(dynamodb) as table,
         scratch_table(dynamodb, receipt_keys, "large-receipts") as receipts,
+        scratch_table(dynamodb, (config.ATTR_STORE,), "large-summaries") as summaries,
     ):
         for size_mb, path, rows in files:
             key = path.name
             s3.upload_file(str(path), bucket, key)
             with _status(console, f"loading {size_mb:g} MB ({rows:,} rows) in a probe"):
-                result = probe(bucket, key, path.stat().st_size, table, receipts)
+                result = probe(bucket, key, path.stat().st_size, table, receipts, summaries)
             results.append({"size_mb": size_mb, "bytes": path.stat().st_size} | result)
     return results
 

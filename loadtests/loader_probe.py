@@ -27,12 +27,16 @@ def rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--bucket", "--key", "--table", "--receipts"):
+    for name in ("--bucket", "--key", "--table", "--receipts", "--summaries"):
         parser.add_argument(name, required=True)
     parser.add_argument("--size", type=int, required=True)
     args = parser.parse_args()
     ingestor = build_ingestor(
-        LoadSettings(table_name=args.table, receipts_table_name=args.receipts),
+        LoadSettings(
+            table_name=args.table,
+            receipts_table_name=args.receipts,
+            store_summaries_table_name=args.summaries,
+        ),
         Logger(service="loader-probe", level="WARNING"),
         Metrics(namespace="LoaderProbe", service="loader-probe"),
     )

@@ -110,18 +110,18 @@ def _default_client() -> Any:
 @contextmanager
 def scratch_table(
     client: Any = None,
-    keys: tuple[str, str] = (config.ATTR_STORE, config.ATTR_ITEM),
+    keys: tuple[str, ...] = (config.ATTR_STORE, config.ATTR_ITEM),
     prefix: str = "raw-writes",
 ) -> Iterator[str]:
-    """A fresh on-demand table keyed by two strings (by default like Inventory: Store, Item),
-    without a stream; deleted afterwards."""
+    """A fresh on-demand table keyed by one or two strings (by default like Inventory: Store,
+    Item), without a stream; deleted afterwards."""
     client = client or _default_client()
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     client.create_table(
         TableName=name,
         KeySchema=[
             {"AttributeName": key, "KeyType": kind}
-            for key, kind in zip(keys, ("HASH", "RANGE"), strict=True)
+            for key, kind in zip(keys, ("HASH", "RANGE")[: len(keys)], strict=True)
         ],
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
         BillingMode="PAY_PER_REQUEST",

@@ -32,7 +32,13 @@ from inventory.receipts import ObjectRef
 from inventory.stock import alert_due
 from inventory.versions import upload_of
 from load_inventory.ingest import Ingestor
-from tests.support.fakes import InMemoryObjects, InMemoryReceipts, VersionedTable, etag_of
+from tests.support.fakes import (
+    InMemoryObjects,
+    InMemoryReceipts,
+    InMemorySummaries,
+    VersionedTable,
+    etag_of,
+)
 
 pytestmark = pytest.mark.property
 
@@ -96,7 +102,10 @@ def deliver(batch: list[Upload], order: list[int]) -> tuple[dict[str, int], list
     for upload in batch:  # in upload order: the newest body of each key stays
         objects.objects[(BUCKET, upload.ref.key)] = upload.body
     table = VersionedTable()
-    ingestor = Ingestor(objects, table, InMemoryReceipts(), LOGGER, METRICS, concurrency=1)
+    summaries = InMemorySummaries(lambda: table.items.values())
+    ingestor = Ingestor(
+        objects, table, InMemoryReceipts(), summaries, LOGGER, METRICS, concurrency=1
+    )
     for index in order:
         ingestor.ingest(batch[index].ref)
     METRICS.clear_metrics()

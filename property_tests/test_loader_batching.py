@@ -24,7 +24,12 @@ from load_inventory import ingest
 from load_inventory.aws import DynamoInventory
 from load_inventory.ingest import Ingestor, RowsNotWrittenError
 from tests.support.chaos import ChaosBatchStore, ChaosDynamoClient
-from tests.support.fakes import InMemoryObjects, InMemoryReceipts, RecordingSleep
+from tests.support.fakes import (
+    InMemoryObjects,
+    InMemoryReceipts,
+    InMemorySummaries,
+    RecordingSleep,
+)
 
 pytestmark = pytest.mark.property
 
@@ -118,6 +123,7 @@ def test_the_ingestor_writes_every_row_once_or_fails_without_a_receipt(
         InMemoryObjects({(BUCKET, ref.key): file}),
         DynamoInventory(client, TABLE),
         receipts,
+        InMemorySummaries(),
         LOGGER,
         METRICS,
         clock=lambda: "2026-01-05T10:00:00.000+00:00",

@@ -19,13 +19,28 @@ ATTR_UPDATED_AT = "UpdatedAt"
 # Which upload the value came from (inventory.versions): writes only ever raise it.
 ATTR_VERSION = "Version"
 
+# Set to the store on a row whose count is 0, absent otherwise: the sparse OutOfStock index.
+ATTR_OUT_OF_STOCK_STORE = "OutOfStockStore"
+INDEX_OUT_OF_STOCK = "OutOfStock"
+
 # Receipts table key: one receipt per uploaded object version.
 ATTR_OBJECT_KEY = "ObjectKey"
 ATTR_RECEIPT_ID = "ReceiptId"
+# The RecentReceipts index: receipts by the day they were written, newest first.
+ATTR_PROCESSED_DAY = "ProcessedDay"
+ATTR_PROCESSED_AT = "processed_at"  # the Receipt field, stored under its own name
+INDEX_RECENT_RECEIPTS = "RecentReceipts"
+
+# StoreSummaries: one item per store, refreshed by Load-Inventory after it writes the store.
+ENV_STORE_SUMMARIES_TABLE_NAME = "STORE_SUMMARIES_TABLE_NAME"
+ATTR_SUMMARY_ITEMS = "Items"
+ATTR_SUMMARY_OUT_OF_STOCK = "OutOfStock"
+ATTR_SUMMARY_COMPUTED_AT = "ComputedAt"  # when the refresh's query began: newer ones win
 
 METRICS_NAMESPACE = "InventoryPipeline"
 LOAD_SERVICE = "load-inventory"
 CHECK_SERVICE = "check-stock"
+QUERY_SERVICE = "query-api"
 
 # The SNS message attribute a subscriber filters on.
 ALERT_ATTRIBUTE_STORE = "store"

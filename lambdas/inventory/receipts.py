@@ -109,13 +109,24 @@ _INT_FIELDS = {f.name for f in fields(Receipt) if f.type == "int"}
 
 
 def to_item(receipt: Receipt) -> dict[str, Any]:
-    """The receipt as an IngestReceipts item (floats as Decimal: DynamoDB refuses floats)."""
+    """The receipt as an IngestReceipts item (floats as Decimal: DynamoDB refuses floats).
+
+    It also carries `ProcessedDay`, the UTC day of `processed_at`: the RecentReceipts index's
+    partition key (absent without a `processed_at`: an index key may not be empty).
+    """
     item: dict[str, Any] = {}
     for name, value in receipt.as_dict().items():
         item[_KEY_ATTRIBUTES.get(name, name)] = (
             Decimal(str(value)) if isinstance(value, float) else value
         )
+    if receipt.processed_at:
+        item[config.ATTR_PROCESSED_DAY] = processed_day(receipt.processed_at)
     return item
+
+
+def processed_day(processed_at: str) -> str:
+    """`YYYY-MM-DD` of an ISO-8601 UTC time: the day a receipt is filed under."""
+    return processed_at[:10]
 
 
 def from_item(item: Mapping[str, Any]) -> Receipt:

@@ -9,10 +9,11 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
-from inventory import config, receipts
+from inventory import config, receipts, summaries
 from inventory.batching import BatchResult, Throttled
 from inventory.csv_format import Row
 from inventory.receipts import ObjectRef, Receipt
+from inventory.summaries import ItemStamp, StoreSummary
 
 _THROTTLE_CODES = {
     "ProvisionedThroughputExceededException",
@@ -42,8 +43,12 @@ def object_ref(record: S3EventRecord) -> ObjectRef:
 
 
 def to_item(row: Row, source_key: str, updated_at: str, version: str) -> Item:
-    """The DynamoDB item for a row, stamped with where it came from, when, and its version."""
-    return {
+    """The DynamoDB item for a row, stamped with where it came from, when, and its version.
+
+    A row at 0 also carries `OutOfStockStore` (the store), which puts it in the sparse
+    OutOfStock index; a put replaces the whole item, so a later count above 0 drops it.
+    """
+    item = {
         config.ATTR_STORE: {"S": row.store},
         config.ATTR_ITEM: {"S": row.item},
         config.ATTR_COUNT: {"N": str(row.count)},
@@ -51,6 +56,9 @@ def to_item(row: Row, source_key: str, updated_at: str, version: str) -> Item:
         config.ATTR_UPDATED_AT: {"S": updated_at},
         config.ATTR_VERSION: {"S": version},
     }
+    if row.count == 0:
+        item[config.ATTR_OUT_OF_STOCK_STORE] = {"S": row.store}
+    return item
 
 
 class ObjectReplacedError(Exception):
@@ -158,3 +166,56 @@ class DynamoReceipts:
                 raise
             return self.get(receipt.object_key, receipt.receipt_id) or receipt
         return receipt
+
+
+class DynamoSummaries:
+    """Store summaries: a store's items read back from Inventory, its count put conditionally.
+
+    Both tables through DynamoDB's resource layer (plain values, numbers as Decimal).
+    """
+
+    def __init__(self, inventory_table: Any, summaries_table: Any) -> None:
+        self._inventory = inventory_table
+        self._summaries = summaries_table
+
+    def stamps(self, store: str) -> Iterator[ItemStamp]:
+        """Every item of the store, page by page (a strongly consistent Query): count, time."""
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "#s = :s",
+            "ProjectionExpression": "#c, #u",
+            "ExpressionAttributeNames": {
+                "#s": config.ATTR_STORE,
+                "#c": config.ATTR_COUNT,
+                "#u": config.ATTR_UPDATED_AT,
+            },
+            "ExpressionAttributeValues": {":s": store},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._inventory.query(**request)
+            for item in response.get("Items", ()):
+                yield ItemStamp(
+                    int(item[config.ATTR_COUNT]), str(item.get(config.ATTR_UPDATED_AT, ""))
+                )
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def put(self, summary: StoreSummary) -> bool:
+        """Keep the summary unless a later-computed one is stored; False when one was."""
+        try:
+            self._summaries.put_item(
+                Item=summaries.to_item(summary),
+                ConditionExpression="attribute_not_exists(#s) OR #at < :at",
+                ExpressionAttributeNames={
+                    "#s": config.ATTR_STORE,
+                    "#at": config.ATTR_SUMMARY_COMPUTED_AT,
+                },
+                ExpressionAttributeValues={":at": summary.computed_at},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

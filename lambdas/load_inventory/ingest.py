@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from inventory.batching import BatchStore, WriteOutcome, write_all
 from inventory.csv_format import RowError, parse_stream
 from inventory.receipts import ObjectRef, ParseSummary, Receipt, build_receipt
+from inventory.summaries import ItemStamp, StoreSummary, computed_now, summarize
 from inventory.versions import row_version, upload_version
 from load_inventory.aws import Item, ObjectReplacedError, to_item
 
@@ -25,6 +26,11 @@ class ObjectSource(Protocol):
 class ReceiptStore(Protocol):
     def get(self, object_key: str, receipt_id: str) -> Receipt | None: ...
     def put(self, receipt: Receipt) -> Receipt: ...
+
+
+class SummaryStore(Protocol):
+    def stamps(self, store: str) -> Iterator[ItemStamp]: ...
+    def put(self, summary: StoreSummary) -> bool: ...
 
 
 class RowsNotWrittenError(RuntimeError):
@@ -73,6 +79,11 @@ class Ingestor:
     - every row is written only if its version (inventory.versions) is newer than the stored
       one, so a late event for an older upload never overwrites newer data, and never causes
       a change that could alert. Such rows are counted in the receipt as stale.
+
+    After the rows and before the receipt, the summary of every store with valid rows in the
+    file is recounted from the table (inventory.summaries). Every such store, not only those
+    with rows written: a retry of an invocation that died after its writes finds its rows
+    stale, and must still refresh the summaries the first attempt never got to.
     """
 
     def __init__(
@@ -80,14 +91,18 @@ class Ingestor:
         objects: ObjectSource,
         inventory: BatchStore[Item],
         receipts: ReceiptStore,
+        summaries: SummaryStore,
         logger: Logger,
         metrics: Metrics,
         clock: Callable[[], str] = utc_now,
         concurrency: int = WRITE_CONCURRENCY,
+        summary_clock: Callable[[], str] = computed_now,
     ) -> None:
         self._objects = objects
         self._inventory = inventory
         self._receipts = receipts
+        self._summaries = summaries
+        self._summary_clock = summary_clock
         self._logger = logger
         self._metrics = metrics
         self._clock = clock
@@ -116,7 +131,9 @@ class Ingestor:
         version = upload_version(ref.event_time, ref.receipt_id)
         updated_at = self._clock()
         outcome: WriteOutcome[Item] = WriteOutcome()
+        stores: set[str] = set()  # the stores, not the rows: memory stays bounded
         for window in parsed:
+            stores.update(row.store for row in window)
             items = [
                 to_item(row, ref.key, updated_at, row_version(version, row.line)) for row in window
             ]
@@ -126,7 +143,17 @@ class Ingestor:
                     f"{len(outcome.failed)} rows of {ref.key} were not written "
                     f"(after {outcome.written} written)"
                 )
+        self._refresh_summaries(sorted(stores))
         return self._keep(ref, parsed, outcome, started)
+
+    def _refresh_summaries(self, stores: list[str]) -> None:
+        """Recount each store from the table; a summary computed later is never overwritten."""
+        outdated = 0
+        for store in stores:
+            computed_at = self._summary_clock()  # before the read: what it counts is newer
+            summary = summarize(store, self._summaries.stamps(store), computed_at)
+            outdated += not self._summaries.put(summary)
+        self._metrics.add_metric("SummariesRefreshed", MetricUnit.Count, len(stores) - outdated)
 
     def _reject(self, ref: ObjectRef, started: float, reason: str) -> Receipt:
         return self._keep(ref, FileRejected(reason), WriteOutcome(), started)

@@ -2,21 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from inventory import config
-from inventory.settings import require
+from inventory.settings import TableSettings
 
 
-@dataclass(frozen=True)
-class LoadSettings:
-    table_name: str
-    receipts_table_name: str
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> LoadSettings:
-        return cls(
-            table_name=require(environ, config.ENV_TABLE_NAME),
-            receipts_table_name=require(environ, config.ENV_RECEIPTS_TABLE_NAME),
-        )
+class LoadSettings(TableSettings):
+    """The three tables, from TABLE_NAME, RECEIPTS_TABLE_NAME and STORE_SUMMARIES_TABLE_NAME."""

@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from botocore.config import Config
 
 from inventory import faults
-from load_inventory.aws import DynamoInventory, DynamoReceipts, S3Objects
+from load_inventory.aws import DynamoInventory, DynamoReceipts, DynamoSummaries, S3Objects
 from load_inventory.ingest import Ingestor
 from load_inventory.settings import LoadSettings
 
@@ -24,10 +24,14 @@ def build_ingestor(settings: LoadSettings, logger: Logger, metrics: Metrics) -> 
     """The Ingestor on real S3 and DynamoDB clients, for the tables `settings` names."""
     dynamodb = boto3.client("dynamodb", config=DYNAMODB_CONFIG)
     faults.install(dynamodb)  # does nothing unless a rehearsal set INVENTORY_FAULTS
+    tables = boto3.resource("dynamodb")
     return Ingestor(
         S3Objects(boto3.client("s3")),
         DynamoInventory(dynamodb, settings.table_name),
-        DynamoReceipts(boto3.resource("dynamodb").Table(settings.receipts_table_name)),
+        DynamoReceipts(tables.Table(settings.receipts_table_name)),
+        DynamoSummaries(
+            tables.Table(settings.table_name), tables.Table(settings.store_summaries_table_name)
+        ),
         logger,
         metrics,
     )

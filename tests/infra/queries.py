@@ -5,12 +5,13 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from inventory import config
 
 # The handlers each variant deploys (the function code is what tells the functions apart).
 OUR_LOADER = "load_inventory.handler.lambda_handler"
+OUR_QUERY = "query_api.handler.lambda_handler"  # the dashboard's API (ours only)
 OUR_CHECKER = "check_stock.handler.lambda_handler"
 BASELINE_LOADER = "baseline.load_inventory.lambda_handler"
 BASELINE_CHECKER = "baseline.check_stock.lambda_handler"
@@ -39,24 +40,37 @@ def bucket_ids(template: Template) -> list[str]:
     return list(template.find_resources("AWS::S3::Bucket"))
 
 
+def access_logs_bucket_id(template: Template) -> str:
+    """The bucket the uploads bucket logs its requests to."""
+    uploads = template.find_resources("AWS::S3::Bucket")[uploads_bucket_id(template)]
+    return str(uploads["Properties"]["LoggingConfiguration"]["DestinationBucketName"]["Ref"])
+
+
 def uploads_bucket_id(template: Template) -> str:
     """The bucket S3 notifications are configured on (the other one only holds access logs)."""
     notifications = only_resource(template, "Custom::S3BucketNotifications")[1]
     return str(notifications["BucketName"]["Ref"])
 
 
-def table_id(template: Template, partition_key: str) -> str:
-    """The one table whose partition (HASH) key is this attribute."""
-    key = {"AttributeName": partition_key, "KeyType": "HASH"}
-    return only_id(template, "AWS::DynamoDB::Table", {"KeySchema": Match.array_with([key])})
+def table_id(template: Template, partition_key: str, sort_key: str | None = None) -> str:
+    """The one table keyed by exactly this partition (HASH) key and sort (RANGE) key, if any."""
+    keys = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    if sort_key:
+        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+    return only_id(template, "AWS::DynamoDB::Table", {"KeySchema": keys})
 
 
 def inventory_table_id(template: Template) -> str:
+    return table_id(template, config.ATTR_STORE, config.ATTR_ITEM)
+
+
+def summaries_table_id(template: Template) -> str:
+    """StoreSummaries: keyed by the store alone."""
     return table_id(template, config.ATTR_STORE)
 
 
 def receipts_table_id(template: Template) -> str:
-    return table_id(template, config.ATTR_OBJECT_KEY)
+    return table_id(template, config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID)
 
 
 def alerts_sent_table_id(template: Template) -> str:
@@ -146,6 +160,10 @@ def allows(statement: Statement, action: str) -> bool:
     return statement["Effect"] == "Allow" and any(
         fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns
     )
+
+
+def arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
 def granted(statements: list[Statement], action: str) -> list[Statement]:

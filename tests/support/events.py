@@ -36,6 +36,8 @@ def inventory_item(
     }
     if count is not None:
         attrs[config.ATTR_COUNT] = {"N": str(count)}
+    if count == 0:  # the sparse OutOfStock index's key
+        attrs[config.ATTR_OUT_OF_STOCK_STORE] = {"S": store}
     if source_key is not None:
         attrs[config.ATTR_SOURCE_KEY] = {"S": source_key}
     if version is not None:
@@ -116,3 +118,34 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def http_api_event(
+    path: str,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A minimal API Gateway HTTP API (payload 2.0) GET, as the JWT-authorized route sends it.
+
+    HTTP APIs hand over `rawPath` decoded; header names arrive in lower case.
+    """
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": {k.lower(): v for k, v in (headers or {}).items()},
+        "requestContext": {
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4"},
+            "requestId": "request-1",
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    return event

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from inventory import config
 from inventory.batching import MAX_BATCH_ITEMS, BatchResult, Throttled
 from inventory.receipts import Receipt
 from inventory.stock import NoStockAlert
+from inventory.summaries import ItemStamp, StoreSummary
 from load_inventory.aws import ObjectReplacedError
 
 # A scripted answer to one write_batch call: "ok", "throttle", or how many items to leave
@@ -144,6 +145,34 @@ class InMemoryReceipts:
             self.receipts.append(receipt)
             return receipt
         return kept
+
+
+class InMemorySummaries:
+    """A SummaryStore over DynamoDB-typed Inventory items, with the conditional put's rule.
+
+    `items` gives the table's items as they are now (e.g. `lambda: table.items.values()`);
+    `summaries` holds the one kept per store, `puts` every summary offered, in order.
+    """
+
+    def __init__(self, items: Callable[[], Iterable[dict[str, Any]]] = lambda: ()) -> None:
+        self._items = items
+        self.summaries: dict[str, StoreSummary] = {}
+        self.puts: list[StoreSummary] = []
+
+    def stamps(self, store: str) -> Iterator[ItemStamp]:
+        for item in list(self._items()):
+            if item[config.ATTR_STORE]["S"] == store:
+                yield ItemStamp(
+                    int(item[config.ATTR_COUNT]["N"]), item[config.ATTR_UPDATED_AT]["S"]
+                )
+
+    def put(self, summary: StoreSummary) -> bool:
+        self.puts.append(summary)
+        kept = self.summaries.get(summary.store)
+        if kept is not None and not kept.computed_at < summary.computed_at:
+            return False
+        self.summaries[summary.store] = summary
+        return True
 
 
 class InMemoryPersistence(BasePersistenceLayer):
@@ -324,3 +353,103 @@ class FakeSnsClient:
     def publish(self, **kwargs: Any) -> dict[str, Any]:
         self.published.append(kwargs)
         return {"MessageId": str(len(self.published))}
+
+
+class ScriptedTable:
+    """A boto3-like resource Table whose query/scan answer pages from a script, in order.
+
+    An Exception in the script is raised instead; `requests` keeps every call's arguments,
+    and `put_item` raises `put_error` when one is set.
+    """
+
+    def __init__(
+        self,
+        pages: Sequence[dict[str, Any] | Exception] = (),
+        put_error: Exception | None = None,
+    ) -> None:
+        self._pages = list(pages)
+        self.put_error = put_error
+        self.requests: list[dict[str, Any]] = []
+        self.puts: list[dict[str, Any]] = []
+
+    def _answer(self, **kwargs: Any) -> dict[str, Any]:
+        self.requests.append(kwargs)
+        page = self._pages.pop(0) if self._pages else {"Items": []}
+        if isinstance(page, Exception):
+            raise page
+        return page
+
+    query = scan = _answer
+
+    def put_item(self, **kwargs: Any) -> None:
+        self.puts.append(kwargs)
+        if self.put_error is not None:
+            raise self.put_error
+
+
+class InMemoryReads:
+    """The query API's InventoryReads over plain (resource-layer) items, in DynamoDB's order.
+
+    Each read resumes after its exclusive start key as DynamoDB does; `failing` makes every
+    read raise ReadFailedError; `page_sizes` keeps the page size each read asked for.
+    """
+
+    def __init__(
+        self,
+        inventory: Iterable[dict[str, Any]] = (),
+        receipts: Iterable[dict[str, Any]] = (),
+        summaries: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        self.inventory = list(inventory)
+        self.receipts = list(receipts)
+        self.summaries = list(summaries)
+        self.failing = False
+        self.page_sizes: list[int] = []
+
+    def _read(
+        self,
+        items: Iterable[dict[str, Any]],
+        order: Sequence[str],
+        start: dict[str, str] | None,
+        page_size: int,
+        newest_first: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        from query_api.reads import ReadFailedError
+
+        self.page_sizes.append(page_size)
+        if self.failing:
+            raise ReadFailedError("DynamoDB is unavailable")
+
+        def position(item: dict[str, Any]) -> tuple[str, ...]:
+            return tuple(str(item[name]) for name in order)
+
+        ordered = sorted(items, key=position, reverse=newest_first)
+        if start is not None:
+            after = position(start)
+            ordered = [
+                i for i in ordered if (position(i) < after if newest_first else position(i) > after)
+            ]
+        yield from ordered
+
+    def stores(self, start: dict[str, str] | None, page_size: int) -> Iterator[dict[str, Any]]:
+        return self._read(self.summaries, (config.ATTR_STORE,), start, page_size)
+
+    def store_items(
+        self, store: str, start: dict[str, str] | None, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        items = [i for i in self.inventory if i[config.ATTR_STORE] == store]
+        return self._read(items, (config.ATTR_STORE, config.ATTR_ITEM), start, page_size)
+
+    def out_of_stock(
+        self, start: dict[str, str] | None, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        items = [i for i in self.inventory if config.ATTR_OUT_OF_STOCK_STORE in i]
+        order = (config.ATTR_OUT_OF_STOCK_STORE, config.ATTR_ITEM, config.ATTR_STORE)
+        return self._read(items, order, start, page_size)
+
+    def receipts_on(
+        self, day: str, start: dict[str, str] | None, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        items = [r for r in self.receipts if r.get(config.ATTR_PROCESSED_DAY) == day]
+        order = (config.ATTR_PROCESSED_AT, config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID)
+        return self._read(items, order, start, page_size, newest_first=True)

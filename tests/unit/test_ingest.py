@@ -21,6 +21,7 @@ from tests.support.fakes import (
     InMemoryBatchStore,
     InMemoryObjects,
     InMemoryReceipts,
+    InMemorySummaries,
     RecordingSleep,
     VersionedTable,
     inventory_key,
@@ -51,8 +52,15 @@ class World:
         self.objects = InMemoryObjects()
         self.inventory = store if store is not None else InMemoryBatchStore(key=inventory_key)
         self.receipts = InMemoryReceipts()
+        self.summaries = InMemorySummaries(lambda: self.inventory.stored.values())
         self.ingestor = Ingestor(
-            self.objects, self.inventory, self.receipts, logger, metrics, clock=lambda: NOW
+            self.objects,
+            self.inventory,
+            self.receipts,
+            self.summaries,
+            logger,
+            metrics,
+            clock=lambda: NOW,
         )
 
     def upload(self, key: str, data: bytes) -> ObjectRef:
@@ -291,7 +299,10 @@ def test_a_late_event_for_an_older_upload_changes_nothing(logger: Logger, metric
     # Given today's snapshot applied (Apples restocked to 6)
     table = VersionedTable()
     objects = InMemoryObjects()
-    ingestor = Ingestor(objects, table, InMemoryReceipts(), logger, metrics, clock=lambda: NOW)
+    summaries = InMemorySummaries(lambda: table.items.values())
+    ingestor = Ingestor(
+        objects, table, InMemoryReceipts(), summaries, logger, metrics, clock=lambda: NOW
+    )
     objects.objects[(BUCKET, "today.csv")] = b"store,item,count\nBerlin,Apples,6\n"
     objects.objects[(BUCKET, "yesterday.csv")] = b"store,item,count\nBerlin,Apples,0\n"
     ingestor.ingest(ObjectRef(BUCKET, "today.csv", "02", event_time="2024-05-02T08:00:00Z"))

@@ -15,7 +15,11 @@ from load_inventory.settings import LoadSettings
 
 pytestmark = pytest.mark.unit
 
-LOAD_ENV = {config.ENV_TABLE_NAME: "Inventory", config.ENV_RECEIPTS_TABLE_NAME: "Receipts"}
+LOAD_ENV = {
+    config.ENV_TABLE_NAME: "Inventory",
+    config.ENV_RECEIPTS_TABLE_NAME: "Receipts",
+    config.ENV_STORE_SUMMARIES_TABLE_NAME: "StoreSummaries",
+}
 CHECK_ENV = {
     config.ENV_TOPIC_ARN: "arn:aws:sns:us-east-1:000000000000:NoStock",
     config.ENV_ALERTS_SENT_TABLE_NAME: "AlertsSent",
@@ -35,7 +39,11 @@ def test_require_fails_with_the_setting_name(environ: dict[str, str]) -> None:
 def test_load_settings_from_env() -> None:
     settings = LoadSettings.from_env(LOAD_ENV | {"UNRELATED": "x"})
 
-    assert settings == LoadSettings(table_name="Inventory", receipts_table_name="Receipts")
+    assert settings == LoadSettings(
+        table_name="Inventory",
+        receipts_table_name="Receipts",
+        store_summaries_table_name="StoreSummaries",
+    )
 
 
 def test_settings_are_immutable() -> None:
@@ -104,5 +112,5 @@ def test_load_inventory_starts_with_its_settings(
 
     handler = import_fresh("load_inventory.handler")
 
-    assert handler.settings == LoadSettings("Inventory", "Receipts")
+    assert handler.settings == LoadSettings("Inventory", "Receipts", "StoreSummaries")
     assert callable(handler.lambda_handler)
