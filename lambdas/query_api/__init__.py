@@ -1,0 +1,1 @@
+"""The query API: the dashboard's read-only HTTP API over the inventory tables."""
