@@ -15,8 +15,15 @@ from aws_cdk import aws_lambda as lambda_
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 DOMAIN_PACKAGE = "inventory"
-REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"
+REQUIREMENTS = LAMBDAS_DIR / "requirements.txt"  # what every function needs
+FUNCTION_REQUIREMENTS = "requirements.txt"  # lambdas/<package>/requirements.txt: its own extras
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
+def requirements(function_package: str) -> list[Path]:
+    """The requirements files a function's asset installs: the shared one, then its own."""
+    own = LAMBDAS_DIR / function_package / FUNCTION_REQUIREMENTS
+    return [REQUIREMENTS, own] if own.is_file() else [REQUIREMENTS]
 
 
 def _python_version(runtime: lambda_.Runtime) -> str:
@@ -44,7 +51,8 @@ class PipBundler:
             "--no-deps", "--no-compile", "--only-binary=:all:",
             "--platform", "manylinux2014_x86_64", "--implementation", "cp",
             "--python-version", _python_version(self.runtime),
-            "--target", str(out), "-r", str(REQUIREMENTS),
+            "--target", str(out),
+            *(arg for path in requirements(self.function_package) for arg in ("-r", str(path))),
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -55,7 +63,7 @@ class PipBundler:
 def source_hash(function_package: str, runtime: lambda_.Runtime) -> str:
     """A hash of everything that goes into the asset, so an unchanged function is not rebuilt."""
     digest = hashlib.sha256(f"{function_package}:{runtime.name}".encode())
-    files = [REQUIREMENTS]
+    files = requirements(function_package)
     for package in (DOMAIN_PACKAGE, function_package):
         files += sorted(p for p in (LAMBDAS_DIR / package).rglob("*.py"))
     for path in files:
@@ -76,7 +84,11 @@ def function_code(function_package: str, runtime: lambda_.Runtime) -> lambda_.Co
                 "bash",
                 "-c",
                 f"cp -r {DOMAIN_PACKAGE} {function_package} /asset-output/ && "
-                "pip install --no-deps -r requirements.txt -t /asset-output",
+                "pip install --no-deps "
+                + " ".join(
+                    f"-r {p.relative_to(LAMBDAS_DIR)}" for p in requirements(function_package)
+                )
+                + " -t /asset-output",
             ],
         ),
     )

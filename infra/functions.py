@@ -1,10 +1,12 @@
-"""What every function of the pipeline is built from: `PipelineFunction` and `failure_queue`.
+"""What every function is built from: `PackagedFunction`, `PipelineFunction`, `failure_queue`.
 
 The constructs (ingest, alerts, and whatever comes next) share these, so a function's runtime,
 logging and failure handling are decided here, once.
 """
 
 from __future__ import annotations
+
+from typing import TypedDict, Unpack
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
@@ -31,10 +33,49 @@ def failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
     )
 
 
-class PipelineFunction(Construct):
-    """A Python function from `lambdas/<package>`, with its own log group and failure queue.
+class FunctionOptions(TypedDict):
+    """What each function says about itself: its code, what it is told, its time and size."""
 
-    `handler` is `<package>.<module>.lambda_handler`; the asset holds that package and the domain.
+    handler: str  # `<package>.<module>.lambda_handler`; the asset holds that package
+    description: str
+    environment: dict[str, str]
+    timeout: Duration
+    memory_size: int
+
+
+class PackagedFunction(Construct):
+    """A Python function from `lambdas/<package>`, with its own log group.
+
+    The asset holds the handler's package and the domain (`FunctionOptions`). Invoked
+    synchronously only (the query API): nothing is kept of a failed invocation, the caller
+    sees it. Public: `function`, `log_group`.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, **options: Unpack[FunctionOptions]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        handler = options["handler"]
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            handler=handler,
+            code=function_code(handler.split(".", 1)[0], RUNTIME),
+            description=options["description"],
+            environment={"POWERTOOLS_LOG_LEVEL": "INFO", **options["environment"]},
+            timeout=options["timeout"],
+            memory_size=options["memory_size"],
+            log_group=self.log_group,
+        )
+
+
+class PipelineFunction(PackagedFunction):
+    """A `PackagedFunction` of the pipeline, with a failure queue.
+
     What the function could not process goes to `failures`: asynchronous invocations through
     the on-failure destination (`invoked_asynchronously`), an event source by naming the queue
     as its own on-failure destination.
@@ -46,32 +87,13 @@ class PipelineFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        handler: str,
-        description: str,
-        environment: dict[str, str],
-        timeout: Duration,
-        memory_size: int,
         invoked_asynchronously: bool = False,
+        **options: Unpack[FunctionOptions],
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, **options)
         self.failures = failure_queue(self, "Failures")
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=RUNTIME,
-            handler=handler,
-            code=function_code(handler.split(".", 1)[0], RUNTIME),
-            description=description,
-            environment={"POWERTOOLS_LOG_LEVEL": "INFO", **environment},
-            timeout=timeout,
-            memory_size=memory_size,
-            log_group=self.log_group,
+        if invoked_asynchronously:
             # Asynchronous invocations (S3 notifications): retried twice, then dead-lettered.
-            retry_attempts=2 if invoked_asynchronously else None,
-            on_failure=(
-                destinations.SqsDestination(self.failures) if invoked_asynchronously else None
-            ),
-        )
+            self.function.configure_async_invoke(
+                retry_attempts=2, on_failure=destinations.SqsDestination(self.failures)
+            )

@@ -1,9 +1,10 @@
 """InventoryStack: S3 -> Load-Inventory -> DynamoDB stream -> Check-Stock -> SNS NoStock.
 
 The stack composes one construct per concern: `Storage` (infra/storage.py), `Ingest`
-(infra/ingest.py) and `Alerts` (infra/alerts.py). The lab-style baseline composes the same
-constructs with the lab's code and `LabStyleAlerts`. Later constructs take what they need from
-`stack.storage`, `stack.ingest` and `stack.alerts`.
+(infra/ingest.py), `Alerts` (infra/alerts.py) and, for ours, `Dashboard` (infra/dashboard.py).
+The lab-style baseline composes the same constructs with the lab's code and `LabStyleAlerts`,
+and no dashboard. Later constructs take what they need from `stack.storage`, `stack.ingest`
+and `stack.alerts`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from constructs import Construct
 
 from infra import variants
 from infra.alerts import Alerts, LabStyleAlerts
+from infra.dashboard import Dashboard
 from infra.ingest import Ingest
 from infra.outputs import StackOutputs
 from infra.storage import Storage
@@ -31,6 +33,8 @@ class Variant:
     # Ours gets the topic's ARN and remembers the alerts it sent (AlertsSent); the lab's finds
     # NoStock by name with list_topics and remembers nothing.
     alerts: type[Alerts] = Alerts
+    # Ours has the dashboard, whose summaries the loader refreshes; the lab had neither.
+    dashboard: bool = True
 
 
 VARIANTS = {
@@ -45,6 +49,7 @@ VARIANTS = {
         checker_handler="baseline.check_stock.lambda_handler",
         stream_view=dynamodb.StreamViewType.NEW_IMAGE,
         alerts=LabStyleAlerts,
+        dashboard=False,
     ),
 }
 
@@ -53,8 +58,9 @@ class InventoryStack(Stack):
     """The whole pipeline as one stack; the same template deploys to the emulator and AWS.
 
     `variant` picks the function code (infra/variants.py): ours, or the lab-style baseline.
-    Public: `storage`, `ingest`, `alerts` (the constructs) and `outputs` (the stack's outputs,
-    as CDK tokens).
+    The query API also allows the origins of the `dashboard_origins` context (CORS).
+    Public: `storage`, `ingest`, `alerts`, `dashboard` (the constructs; no dashboard in the
+    baseline) and `outputs` (the stack's outputs, as CDK tokens).
     """
 
     def __init__(
@@ -69,10 +75,25 @@ class InventoryStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
 
         self.storage = Storage(self, "Storage", stream_view=spec.stream_view)
-        self.ingest = Ingest(self, "Ingest", storage=self.storage, handler=spec.loader_handler)
+        self.ingest = Ingest(
+            self,
+            "Ingest",
+            storage=self.storage,
+            handler=spec.loader_handler,
+            refresh_summaries=spec.dashboard,
+        )
         self.alerts = spec.alerts(
             self, "Alerts", table=self.storage.table, handler=spec.checker_handler
         )
+        self.dashboard: Dashboard | None = None
+        if spec.dashboard:
+            origins = self.node.try_get_context(variants.DASHBOARD_ORIGINS_CONTEXT_KEY)
+            self.dashboard = Dashboard(
+                self,
+                "Dashboard",
+                storage=self.storage,
+                extra_origins=variants.dashboard_origins(origins),
+            )
 
         self.outputs = StackOutputs(
             bucket_name=self.storage.bucket.bucket_name,
@@ -83,6 +104,16 @@ class InventoryStack(Stack):
             check_stock_function_name=self.alerts.function.function_name,
             load_inventory_failures_queue_url=self.ingest.failures.queue_url,
             check_stock_failures_queue_url=self.alerts.failures.queue_url,
+            **(self._dashboard_outputs(self.dashboard) if self.dashboard else {}),
         )
         for name, value in self.outputs.as_outputs().items():
             CfnOutput(self, name, value=value)
+
+    @staticmethod
+    def _dashboard_outputs(dashboard: Dashboard) -> dict[str, str]:
+        return {
+            "dashboard_url": dashboard.dashboard_url,
+            "api_url": dashboard.api_url,
+            "user_pool_id": dashboard.user_pool.user_pool_id,
+            "user_pool_client_id": dashboard.client.user_pool_client_id,
+        }

@@ -9,7 +9,7 @@ use it without loading the CDK.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 
 
 def output_name(field_name: str) -> str:
@@ -33,25 +33,38 @@ class StackOutputs:
     check_stock_function_name: str
     load_inventory_failures_queue_url: str
     check_stock_failures_queue_url: str
+    # The dashboard (ours only; the baseline has none).
+    dashboard_url: str | None = None
+    api_url: str | None = None
+    user_pool_id: str | None = None
+    user_pool_client_id: str | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Every output name, in declaration order."""
+        """Every output name, in declaration order (the optional ones included)."""
         return tuple(output_name(f.name) for f in fields(cls))
+
+    @classmethod
+    def required_names(cls) -> tuple[str, ...]:
+        """The outputs every variant has (the dashboard's are ours only)."""
+        return tuple(output_name(f.name) for f in fields(cls) if f.default is MISSING)
 
     @classmethod
     def from_outputs(cls, found: Mapping[str, str], stack_name: str = "the stack") -> StackOutputs:
         """Read `{OutputKey: OutputValue}` (as CloudFormation returns them) into the class."""
-        missing = [name for name in cls.names() if name not in found]
+        missing = [name for name in cls.required_names() if name not in found]
         if missing:
             raise MissingOutputsError(
                 f"{stack_name} has no output(s) {', '.join(missing)}; redeploy it (`make up`)"
             )
-        return cls(**{f.name: found[output_name(f.name)] for f in fields(cls)})
+        names = {f.name: output_name(f.name) for f in fields(cls)}
+        return cls(**{field: found[name] for field, name in names.items() if name in found})
 
     def as_outputs(self) -> dict[str, str]:
-        """`{OutputName: value}`: what `make outputs` prints and the stack emits."""
-        return {output_name(name): value for name, value in asdict(self).items()}
+        """`{OutputName: value}`: what `make outputs` prints and the stack emits (set ones)."""
+        return {
+            output_name(name): value for name, value in asdict(self).items() if value is not None
+        }
 
     @property
     def dead_letter_queues(self) -> dict[str, str]:

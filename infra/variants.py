@@ -19,12 +19,33 @@ SYNTHESIZER_CONTEXT_KEY = "synthesizer"
 CLI_CREDENTIALS = "cli-credentials"
 DEFAULT_SYNTHESIZER = "default"
 SYNTHESIZERS = (DEFAULT_SYNTHESIZER, CLI_CREDENTIALS)
+# `-c dashboard_origins=http://127.0.0.1:5566,...`: origins the query API allows (CORS) besides
+# the CloudFront distribution's; the harness passes its local dashboard server's for local
+# deploys.
+DASHBOARD_ORIGINS_CONTEXT_KEY = "dashboard_origins"
+# `cdk deploy --parameters PublishDashboard=false`: the stack parameter that skips uploading
+# the page (web/ and config.json) to its bucket. The harness deploys to the emulator so: its
+# Lambdas cannot run the upload (infra/dashboard.py), and it serves the page itself.
+PUBLISH_DASHBOARD_PARAMETER = "PublishDashboard"
 
 STACK_NAMES = {
     OURS: "InventoryStack",  # the contract in docs/design.md
     BASELINE: "InventoryBaselineStack",
 }
 VARIANTS = tuple(STACK_NAMES)
+
+
+def dashboard_origins(value: object) -> list[str]:
+    """The origins of a comma-separated `dashboard_origins` context value (none when unset)."""
+    origins = [o.strip().rstrip("/") for o in str(value or "").split(",") if o.strip()]
+    for origin in origins:
+        scheme, _, host = origin.partition("://")
+        if scheme not in ("http", "https") or not host or "/" in host:
+            raise ValueError(
+                f"{DASHBOARD_ORIGINS_CONTEXT_KEY}: {origin!r} is not an origin "
+                "(scheme://host[:port], e.g. http://127.0.0.1:5566)"
+            )
+    return origins
 
 
 class UnknownVariantError(ValueError):

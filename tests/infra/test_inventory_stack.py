@@ -13,6 +13,7 @@ from inventory import config
 from tests.infra.queries import (
     OUR_CHECKER,
     OUR_LOADER,
+    access_logs_bucket_id,
     alerts_sent_table_id,
     allows,
     as_list,
@@ -26,6 +27,7 @@ from tests.infra.queries import (
     on_failure_queue_id,
     receipts_table_id,
     role_statements,
+    summaries_table_id,
     topic_id,
     uploads_bucket_id,
 )
@@ -56,7 +58,7 @@ def checker_event_source(template: Template) -> dict[str, Any]:
 
 
 def test_every_bucket_is_encrypted_and_blocks_public_access(template: Template) -> None:
-    assert len(bucket_ids(template)) == 2  # uploads and its access logs
+    assert len(bucket_ids(template)) == 3  # uploads, the access logs, the dashboard's page
     template.all_resources_properties(
         "AWS::S3::Bucket",
         {
@@ -75,39 +77,36 @@ def test_every_bucket_is_encrypted_and_blocks_public_access(template: Template) 
     )
 
 
-@pytest.mark.parametrize("which", ["uploads", "access logs"])
-def test_every_bucket_denies_requests_without_tls(template: Template, which: str) -> None:
-    uploads = uploads_bucket_id(template)
-    (bucket,) = [b for b in bucket_ids(template) if (b == uploads) == (which == "uploads")]
-    template.has_resource_properties(
-        "AWS::S3::BucketPolicy",
-        {
-            "Bucket": {"Ref": bucket},
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Effect": "Deny",
-                                "Action": "s3:*",
-                                "Principal": {"AWS": "*"},
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        )
-                    ]
-                )
+def test_every_bucket_denies_requests_without_tls(template: Template) -> None:
+    for bucket in bucket_ids(template):
+        template.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {
+                "Bucket": {"Ref": bucket},
+                "PolicyDocument": {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Action": "s3:*",
+                                    "Principal": {"AWS": "*"},
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                },
             },
-        },
-    )
+        )
 
 
-def test_uploads_are_access_logged_to_the_other_bucket(template: Template) -> None:
-    uploads = uploads_bucket_id(template)
-    (logs,) = [b for b in bucket_ids(template) if b != uploads]
-    template.has_resource_properties(
-        "AWS::S3::Bucket",
-        {"LoggingConfiguration": {"DestinationBucketName": {"Ref": logs}}},
-    )
+def test_the_other_buckets_are_access_logged_to_the_logs_bucket(template: Template) -> None:
+    logs = access_logs_bucket_id(template)
+    buckets = template.find_resources("AWS::S3::Bucket")
+    for bucket in set(buckets) - {logs}:
+        logging = buckets[bucket]["Properties"]["LoggingConfiguration"]
+        assert logging["DestinationBucketName"] == {"Ref": logs}, bucket
 
 
 # The (partition, sort) keys of each table, and what else it has: Inventory streams both images.
@@ -151,18 +150,15 @@ def test_each_table_is_keyed_on_demand_recoverable_and_retained(
     )
 
 
-def test_there_are_exactly_the_three_tables(template: Template) -> None:
-    template.resource_count_is("AWS::DynamoDB::Table", 3)
-    assert (
-        len(
-            {
-                inventory_table_id(template),
-                receipts_table_id(template),
-                alerts_sent_table_id(template),
-            }
-        )
-        == 3
-    )
+def test_there_are_exactly_the_four_tables(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", 4)
+    tables = {
+        inventory_table_id(template),
+        receipts_table_id(template),
+        alerts_sent_table_id(template),
+        summaries_table_id(template),
+    }
+    assert len(tables) == 4
 
 
 def test_alerts_sent_forgets_by_ttl(template: Template) -> None:
@@ -189,6 +185,7 @@ ENVIRONMENTS: dict[str, Callable[[Template], dict[str, Any]]] = {
     OUR_LOADER: lambda template: {
         config.ENV_TABLE_NAME: {"Ref": inventory_table_id(template)},
         config.ENV_RECEIPTS_TABLE_NAME: {"Ref": receipts_table_id(template)},
+        config.ENV_STORE_SUMMARIES_TABLE_NAME: {"Ref": summaries_table_id(template)},
     },
     OUR_CHECKER: lambda template: {
         config.ENV_TOPIC_ARN: {"Ref": topic_id(template)},
