@@ -37,6 +37,7 @@ VARIANTS = ("ours", "baseline")
 DOWN_WAIT_S = 60.0  # how long `inventory down` waits for what is in flight, by default
 LISTED = 20  # files and alerts listed by name; the rest are counted
 LOCUST_COMMANDS = ("load", "bench")  # they run under gevent
+DEMO_USER = "demo@example.com"  # `make demo` gives it a new password each run, and prints it
 
 # Commands whose options live in another module: (name, module, help).
 TOOLS = (
@@ -51,6 +52,8 @@ TOOLS = (
         "the loader's memory on 1-100 MB files; 100 MB end to end",
     ),
     ("redrive", "harness.redrive", "re-drive the failure queues into the functions again"),
+    ("openapi", "harness.openapi", "print the query API's OpenAPI document (docs/openapi.json)"),
+    ("user", "harness.users", "dashboard users: `inventory user add EMAIL`"),
 )
 
 
@@ -64,6 +67,7 @@ def _up(args: argparse.Namespace) -> int:
     code = 0
     if args.variant == "ours":
         code = _finish_unfinished(outputs, restarting)
+        stack.serve_dashboard(outputs)
     print(json.dumps(outputs.as_outputs(), indent=2))
     return code
 
@@ -120,11 +124,13 @@ def _finish_unfinished(outputs: StackOutputs, restarting: bool) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    from harness import emulator, env
+    from harness import dashboard, emulator, env
 
     env.use_emulator_defaults()
     port = env.endpoint_port()
     console = _stderr()
+    if dashboard.stop(dashboard.dashboard_port(port)):
+        console.print("The dashboard's local server stopped.")
     if args.forget:
         stopped = emulator.stop(port)
         console.print("MiniStack stopped." if stopped else "No emulator started by this project.")
@@ -284,10 +290,16 @@ def _outputs(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from harness import stack
     from harness.demo import run_demo
+    from harness.users import dashboard_user, print_credentials
 
     outputs = stack.running(redeploy=True)
     # Piped output (CI, a log file) gets rich's 80 columns by default: too narrow here.
-    runs = run_demo(outputs, Console(width=None if sys.stdout.isatty() else 120))
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    runs = run_demo(outputs, console)
+    url = stack.serve_dashboard(outputs)
+    console.print()
+    console.print("[bold]The dashboard[/] shows these stores live; sign in as the demo user:")
+    print_credentials(dashboard_user(outputs, DEMO_USER), url, console)
     _stderr().print("The emulator is still running: explore it, then `make down`.")
     return 0 if all(r.receipt for r in runs) else 1
 

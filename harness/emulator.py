@@ -50,7 +50,12 @@ VENV = STATE_DIR / "venv"
 LEGACY_PID_FILE = STATE_DIR / "ministack.pid"  # before one folder per port
 RUNTIME_PYTHON = "3.13"  # must match infra.functions.RUNTIME
 # The emulator's interpreter holds what the Lambda runtime provides, at MiniStack's pins.
-EMULATOR_PACKAGES = ["ministack==1.5.33", "boto3==1.43.106", "botocore==1.43.106"]
+# cryptography: MiniStack signs Cognito tokens (RS256) and its JWT authorizer verifies them
+# only when it is installed; without it every token gets a 401.
+EMULATOR_PACKAGES = [
+    "ministack==1.5.33", "boto3==1.43.106", "botocore==1.43.106",
+    "cryptography==50.0.2", "cffi==2.1.1", "pycparser==3.12",
+]  # fmt: skip
 HEALTH_TIMEOUT_S = 60.0
 PERSIST_VARIABLE = "PERSIST_STATE"  # MiniStack's own switch; on here unless set to 0
 _OFF = {"0", "false", "no", "off"}

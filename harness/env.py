@@ -130,6 +130,11 @@ def _is_loopback(url: str) -> bool:
     return urlparse(url).hostname in {LOOPBACK, "localhost", "::1"}
 
 
+def on_emulator(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the SDK is pointed at an emulator on this machine (AWS_ENDPOINT_URL on loopback)."""
+    return _is_loopback(environ.get("AWS_ENDPOINT_URL", ""))
+
+
 def trust_emulator_certificate(environ: MutableMapping[str, str] = os.environ) -> None:
     """Have boto3 and the CDK CLI trust the certificate of our https emulator at the endpoint.
 

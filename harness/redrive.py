@@ -560,18 +560,12 @@ def command(args: argparse.Namespace) -> int:
     """Re-drive; exit 1 when anything still fails after its re-drive."""
     from rich.console import Console
 
-    from harness import emulator, env, stack
+    from harness import stack
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    if not args.aws:
-        env.use_emulator_defaults()
-        if not emulator.is_healthy(timeout=5.0):
-            console.print(
-                f"[red]error:[/] nothing answers at {env.endpoint()}; start it with "
-                "`inventory up` (or pass --aws for the stack on AWS)"
-            )
-            return 1
-    outputs = stack.outputs()
+    outputs = stack.for_command(args.aws, console)
+    if outputs is None:
+        return 1
     queues = list(QUEUES.values()) if args.queue == "all" else [QUEUES[args.queue]]
     results = redrive(Targets.of(outputs), queues, console, dry_run=args.dry_run)
     console.print(results_table(results, args.dry_run))

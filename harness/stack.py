@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from harness import emulator, env
+from harness import dashboard, emulator, env
 from infra import variants
 from infra.outputs import MissingOutputsError, StackOutputs
 
@@ -82,10 +86,55 @@ def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
         # Publish and deploy with the CLI's own keys, not through the bootstrap's roles, so
         # the deploy does not depend on MiniStack's role assumption (docs/deploying.md).
         "--context", f"{variants.SYNTHESIZER_CONTEXT_KEY}={variants.CLI_CREDENTIALS}",
+        # The API's CORS lets the local dashboard server call it (on AWS: the distribution).
+        "--context", f"{variants.DASHBOARD_ORIGINS_CONTEXT_KEY}={_dashboard_origin()}",
+        *_local_parameters(variant),
         "--output", _cloud_assembly(variant),
     )  # fmt: skip
+    deployed = outputs(variant)
+    if variant == variants.OURS:
+        _apply_api_cors(name, _cloud_assembly(variant))
     print(f"Deployed {name} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
-    return outputs(variant)
+    return deployed
+
+
+def _local_parameters(variant: str) -> list[str]:
+    # MiniStack cannot run CDK's BucketDeployment (its handler calls /opt/awscli/aws, and the
+    # local executor puts layers on sys.path, not /opt): the page is served by the local
+    # server instead (harness/dashboard.py), so the upload is skipped.
+    if variant != variants.OURS:
+        return []
+    return ["--parameters", f"{variants.PUBLISH_DASHBOARD_PARAMETER}=false"]
+
+
+def _apply_api_cors(name: str, assembly: str) -> None:
+    """Set the HTTP API's CORS configuration again, as the template declares it.
+
+    MiniStack 1.5.33's CloudFormation stores `CorsConfiguration` under CloudFormation's
+    names while its gateway reads the API's own (`allowOrigins`...), so a deployed API
+    refuses every preflight; `UpdateApi` with the same values fixes it. On AWS the template
+    alone does it. Origins the template builds from other resources (the distribution's
+    domain) are left out: on the emulator the page comes from the local server.
+    """
+    template = json.loads((INFRA / assembly / f"{name}.template.json").read_text())
+    wanted: dict[str, dict[str, object]] = {}
+    for logical, resource in template["Resources"].items():
+        cors = resource.get("Properties", {}).get("CorsConfiguration")
+        if resource["Type"] == "AWS::ApiGatewayV2::Api" and cors:
+            origins = [o for o in cors.get("AllowOrigins", []) if isinstance(o, str)]
+            wanted[logical] = {**cors, "AllowOrigins": origins}
+    resources = env.client("cloudformation").describe_stack_resources(StackName=name)
+    for resource in resources["StackResources"]:
+        if resource["LogicalResourceId"] in wanted:
+            env.client("apigatewayv2").update_api(
+                ApiId=resource["PhysicalResourceId"],
+                CorsConfiguration=wanted[resource["LogicalResourceId"]],
+            )
+
+
+def _dashboard_origin() -> str:
+    url = urlparse(dashboard.url(dashboard.dashboard_port(env.endpoint_port())))
+    return f"{url.scheme}://{url.netloc}"
 
 
 def outputs(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
@@ -99,9 +148,38 @@ def outputs(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
         raise
     found = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     try:
-        return StackOutputs.from_outputs(found, name)
+        deployed = StackOutputs.from_outputs(found, name)
     except MissingOutputsError as exc:
         raise DeployError(str(exc)) from exc
+    return served_here(deployed) if env.on_emulator() else deployed
+
+
+def served_here(deployed: StackOutputs) -> StackOutputs:
+    """The outputs as this machine reaches them on the emulator: the API at the emulator's
+    `/_aws/execute-api/<apiId>/$default` path (no DNS for `<apiId>.execute-api...` here), the
+    page at the local server `inventory up` starts (`harness/dashboard.py`)."""
+    if not deployed.api_url:
+        return deployed
+    api_id = (urlparse(deployed.api_url).hostname or "").split(".", 1)[0]
+    return dataclasses.replace(
+        deployed,
+        api_url=f"{env.endpoint()}/_aws/execute-api/{api_id}/$default",
+        dashboard_url=dashboard.url(dashboard.dashboard_port(env.endpoint_port())),
+    )
+
+
+def serve_dashboard(outputs: StackOutputs) -> str:
+    """Start (or keep) the local server of the dashboard for this emulator; its URL."""
+    if not (outputs.api_url and outputs.user_pool_id and outputs.user_pool_client_id):
+        raise DeployError("this stack has no dashboard outputs; redeploy it (`make up`)")
+    config = {
+        "region": os.environ["AWS_DEFAULT_REGION"],
+        "userPoolId": outputs.user_pool_id,
+        "clientId": outputs.user_pool_client_id,
+        "apiUrl": outputs.api_url,
+        "cognitoEndpoint": f"{env.endpoint()}/",
+    }
+    return dashboard.start(dashboard.dashboard_port(env.endpoint_port()), config)
 
 
 def _where() -> str:
@@ -128,3 +206,18 @@ def running(
         except StackNotDeployedError:
             pass
     return deploy_local(variant)
+
+
+def for_command(aws: bool, console: Any) -> StackOutputs | None:
+    """The outputs a command that reads the deployed stack works on: on AWS with `aws` (the
+    SDK's own credentials), else on the emulator, which must already answer (None, and a
+    one-line error on `console`, when it does not: such commands start nothing)."""
+    if not aws:
+        env.use_emulator_defaults()
+        if not emulator.is_healthy(timeout=5.0):
+            console.print(
+                f"[red]error:[/] nothing answers at {env.endpoint()}; start it with "
+                "`inventory up` (or pass --aws for the stack on AWS)"
+            )
+            return None
+    return outputs()

@@ -16,7 +16,8 @@ from tests.support.offline import set_offline_aws
 pytestmark = pytest.mark.unit
 
 COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "cost",
-            "bench-parser", "bench-writes", "bench-large", "redrive"}  # fmt: skip
+            "bench-parser", "bench-writes", "bench-large", "redrive", "user",
+            "openapi"}  # fmt: skip
 
 
 @pytest.fixture
