@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from harness import emulator, env, stack
+from harness import emulator, env, stack, users
 from harness.observe import Alert, AlertInbox, Observer
 from infra.outputs import StackOutputs
 from inventory.receipts import Receipt
+from tests.support.query_api import QueryApi, sign_in
 
 
 @dataclass
@@ -91,3 +92,32 @@ def pipeline() -> Iterator[Pipeline]:
     finally:
         if started and not ours_before:
             emulator.stop()
+
+
+@dataclass(frozen=True)
+class DashboardUser:
+    """A user of the stack's pool, made for this session (`inventory user add`)."""
+
+    email: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def dashboard_user(pipeline: Pipeline) -> DashboardUser:
+    """A fresh dashboard user, with a permanent password, made with the CLI's admin calls."""
+    found = users.dashboard_user(pipeline.outputs, f"tester-{pipeline.run_id}@example.com")
+    return DashboardUser(found.email, found.password)
+
+
+@pytest.fixture(scope="session")
+def api(pipeline: Pipeline, dashboard_user: DashboardUser) -> QueryApi:
+    """The deployed query API, with the session user's access token."""
+    token = sign_in(pipeline.outputs, dashboard_user.email, dashboard_user.password)
+    assert pipeline.outputs.api_url
+    return QueryApi(pipeline.outputs.api_url, token)
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(pipeline: Pipeline) -> str:
+    """The dashboard page, served as `inventory up` serves it on the emulator."""
+    return stack.serve_dashboard(pipeline.outputs)

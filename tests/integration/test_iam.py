@@ -380,6 +380,56 @@ def test_check_stock_reads_the_stream_publishes_and_nothing_more(pipeline: Pipel
                   lambda: s3.get_object(Bucket=outputs.bucket_name, Key=uploaded))  # fmt: skip
 
 
+def query_function_name(stack_name: str = STACK_NAME) -> str:
+    """The dashboard's query function (no stack output names it; its construct id does)."""
+    pages = env.client("cloudformation").get_paginator("list_stack_resources")
+    found = [
+        r["PhysicalResourceId"]
+        for page in pages.paginate(StackName=stack_name)
+        for r in page["StackResourceSummaries"]
+        if r["ResourceType"] == "AWS::Lambda::Function"
+        and r["LogicalResourceId"].startswith("DashboardQuery")
+    ]
+    assert len(found) == 1, f"expected one dashboard query function, found {found}"
+    return found[0]
+
+
+def test_the_query_api_reads_the_three_tables_and_nothing_else(pipeline: Pipeline) -> None:
+    outputs = pipeline.outputs
+    key = pipeline.unique("iam/query.csv")
+    store = pipeline.unique(PROBE)
+    body = f"store,item,count\n{store},probe,0\n".encode()
+    assert pipeline.upload_and_wait(key, body).status == "loaded"
+    reader = function_role(query_function_name())
+    ddb, s3 = reader.client("dynamodb"), reader.client("s3")
+    summaries = next(t for t in stack_resources("AWS::DynamoDB::Table") if "StoreSummaries" in t)
+
+    # its job: read the inventory (and its out-of-stock index), the summaries, the receipts
+    items = ddb.query(TableName=outputs.table_name, KeyConditionExpression="Store = :s",
+                      ExpressionAttributeValues={":s": {"S": store}})["Items"]  # fmt: skip
+    assert [i["Item"]["S"] for i in items] == ["probe"]
+    zeros = ddb.query(TableName=outputs.table_name, IndexName="OutOfStock",
+                      KeyConditionExpression="OutOfStockStore = :s",
+                      ExpressionAttributeValues={":s": {"S": store}})["Items"]  # fmt: skip
+    assert [i["Item"]["S"] for i in zeros] == ["probe"]
+    summary = ddb.get_item(TableName=summaries, Key={"Store": {"S": store}})["Item"]
+    assert (summary["Items"]["N"], summary["OutOfStock"]["N"]) == ("1", "1")
+    assert ddb.query(TableName=outputs.receipts_table_name, KeyConditionExpression="ObjectKey = :k",
+                     ExpressionAttributeValues={":k": {"S": key}})["Items"]  # fmt: skip
+
+    # not its job: the uploads themselves, the alerts' memory, alerting
+    assert_denied(reader, "s3:GetObject",
+                  lambda: s3.get_object(Bucket=outputs.bucket_name, Key=key))  # fmt: skip
+    alerts_sent = next(t for t in stack_resources("AWS::DynamoDB::Table") if "AlertsSent" in t)
+    assert_denied(reader, "dynamodb:Scan",
+                  lambda: ddb.scan(TableName=alerts_sent, Limit=1))  # fmt: skip
+    assert_denied(
+        reader, "sns:Publish", lambda: publish_probe(reader.client("sns"), outputs.topic_arn)
+    )
+    # and every write on every table, bucket, topic and queue: the generic check below
+    assert reader.name in read_only_roles()
+
+
 # --- read-only roles -------------------------------------------------------------------------
 
 
