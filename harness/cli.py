@@ -385,12 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in LOCUST_COMMANDS:
         import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
+    from harness.dashboard import DashboardError
     from harness.emulator import EmulatorError
     from harness.stack import DeployError
 
     try:
         code: int = args.handler(args)
-    except (EmulatorError, DeployError) as exc:
+    except (EmulatorError, DeployError, DashboardError) as exc:
         _stderr().print(f"[red]error:[/] {exc}")
         return 1
     return code

@@ -197,6 +197,11 @@ def _pid(port: int) -> int | None:
     return pid if b"harness.dashboard" in command else None
 
 
+def running(port: int) -> bool:
+    """Whether a dashboard server this project started runs on `port`."""
+    return _pid(port) is not None
+
+
 def _answers(port: int, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(url(port) + "config.json", timeout=timeout) as response:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness import emulator, env, stack, users
+from harness import dashboard, emulator, env, stack, users
 from harness.observe import Alert, AlertInbox, Observer
 from infra.outputs import StackOutputs
 from inventory.receipts import Receipt
@@ -118,6 +118,11 @@ def api(pipeline: Pipeline, dashboard_user: DashboardUser) -> QueryApi:
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(pipeline: Pipeline) -> str:
-    """The dashboard page, served as `inventory up` serves it on the emulator."""
-    return stack.serve_dashboard(pipeline.outputs)
+def dashboard_url(pipeline: Pipeline) -> Iterator[str]:
+    """The dashboard page, served as `inventory up` serves it on the emulator (and stopped
+    afterwards if this session started it)."""
+    port = dashboard.dashboard_port(env.endpoint_port())
+    ours_before = dashboard.running(port)
+    yield stack.serve_dashboard(pipeline.outputs)
+    if not ours_before:
+        dashboard.stop(port)
