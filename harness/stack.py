@@ -101,10 +101,14 @@ def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
 def _local_parameters(variant: str) -> list[str]:
     # MiniStack cannot run CDK's BucketDeployment (its handler calls /opt/awscli/aws, and the
     # local executor puts layers on sys.path, not /opt): the page is served by the local
-    # server instead (harness/dashboard.py), so the upload is skipped.
+    # server instead (harness/dashboard.py), so the upload is skipped. Nor does its
+    # CloudFormation know AWS::CloudTrail::Trail: the upload bucket's audit trail is AWS only.
     if variant != variants.OURS:
         return []
-    return ["--parameters", f"{variants.PUBLISH_DASHBOARD_PARAMETER}=false"]
+    return [
+        "--parameters", f"{variants.PUBLISH_DASHBOARD_PARAMETER}=false",
+        "--parameters", f"{variants.AUDIT_UPLOADS_PARAMETER}=false",
+    ]  # fmt: skip
 
 
 def _apply_api_cors(name: str, assembly: str) -> None:

@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.functions import PipelineFunction
+from infra.functions import LOG_RETENTION, PipelineFunction
 from inventory import config
 
 # Only changes that leave an item at 0 can be due an alert; the rest never invoke Check-Stock
@@ -37,6 +38,26 @@ ALERTS_SENT_TTL = Duration.days(15)
 # only bound MiniStack honours), or after RETRY_ATTEMPTS retries on AWS, whichever is first.
 MAX_RECORD_AGE = Duration.seconds(60)
 RETRY_ATTEMPTS = 10
+# The subscribers whose deliveries SNS logs: the inbox and any alert queue (SQS), a function,
+# a webhook. Every success is logged, not a sample: one line per alert, so `inventory trace`
+# can say when each alert reached each subscriber.
+LOGGED_PROTOCOLS = (sns.LoggingProtocol.SQS, sns.LoggingProtocol.LAMBDA, sns.LoggingProtocol.HTTP)
+DELIVERY_SUCCESS_SAMPLE_RATE = 100
+# What SNS does with its feedback role (AWS's documented policy for delivery status logging).
+DELIVERY_LOGGING_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:PutMetricFilter",
+    "logs:PutRetentionPolicy",
+)
+
+
+def delivery_log_group_names(scope: Construct, topic: sns.ITopic) -> tuple[str, str]:
+    """Where SNS logs a topic's deliveries: `sns/<region>/<account>/<topic>`, and `/Failure`."""
+    stack = Stack.of(scope)
+    successes = f"sns/{stack.region}/{stack.account}/{topic.topic_name}"
+    return successes, f"{successes}/Failure"
 
 
 def topic_arn_environment(topic: sns.ITopic) -> dict[str, str]:
@@ -57,7 +78,8 @@ class Alerts(Construct):
     (`statements`), which stream records invoke it (`filters`) and whether it reports each
     failed record (`report_batch_item_failures`); their defaults are ours.
     Public: `topic` (NoStock), `function` (Check-Stock), `log_group`, `event_source`,
-    `failures` (CheckStockFailures), `alerts_sent` (AlertsSent, when `remember_alerts`).
+    `failures` (CheckStockFailures), `alerts_sent` (AlertsSent, when `remember_alerts`),
+    `delivery_logs` (the log groups of NoStock's deliveries, when `log_deliveries`).
 
     Delivery: a batch in which any record fails is failed as a whole (Check-Stock raises) and
     retried; alerts already sent are not sent again, because Check-Stock remembers each one
@@ -77,6 +99,7 @@ class Alerts(Construct):
         filters: Sequence[Mapping[str, Any]] = (NO_STOCK_FILTER,),
         report_batch_item_failures: bool = False,
         remember_alerts: bool = True,
+        log_deliveries: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
@@ -87,6 +110,9 @@ class Alerts(Construct):
             # The AWS-managed SNS key: encrypted at rest, with no key policy to maintain.
             master_key=kms.Alias.from_alias_name(self, "SnsManagedKey", "alias/aws/sns"),
         )
+        self.delivery_logs: tuple[logs.LogGroup, ...] = ()
+        if log_deliveries:
+            self.delivery_logs = self._log_deliveries()
         checker = PipelineFunction(
             self,
             "CheckStock",
@@ -127,6 +153,55 @@ class Alerts(Construct):
         )
         self.function.add_event_source(self.event_source)
 
+    def _log_deliveries(self) -> tuple[logs.LogGroup, logs.LogGroup]:
+        """SNS logs each delivery of NoStock (every success, every failure) to CloudWatch Logs.
+
+        The two log groups SNS writes to are made here, so they keep logs a month like the
+        functions' and go with the stack. SNS's feedback role may write to them and nothing else.
+        """
+        names = delivery_log_group_names(self, self.topic)
+        groups = tuple(
+            logs.LogGroup(
+                self,
+                construct_id,
+                log_group_name=name,
+                retention=LOG_RETENTION,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for construct_id, name in zip(
+                ("DeliveryLogs", "DeliveryFailureLogs"), names, strict=True
+            )
+        )
+        feedback = iam.Role(
+            self,
+            "DeliveryLogging",
+            assumed_by=iam.ServicePrincipal("sns.amazonaws.com"),
+            description="Lets SNS log the NoStock topic's deliveries to its subscribers",
+        )
+        # The success group, the `/Failure` group, and their streams; nothing else.
+        stack = Stack.of(self)
+        feedback.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(DELIVERY_LOGGING_ACTIONS),
+                resources=[
+                    stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=f"{names[0]}*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        for protocol in LOGGED_PROTOCOLS:
+            self.topic.add_logging_config(
+                protocol=protocol,
+                success_feedback_role=feedback,
+                failure_feedback_role=feedback,
+                success_feedback_sample_rate=DELIVERY_SUCCESS_SAMPLE_RATE,
+            )
+        return groups[0], groups[1]
+
     def _alerts_sent_table(self) -> dynamodb.Table:
         """AlertsSent: one item per alert sent (powertools idempotency), expiring by TTL."""
         return dynamodb.Table(
@@ -146,7 +221,8 @@ class LabStyleAlerts(Alerts):
     """`Alerts` as the original lab's checker: the baseline `make bench` measures against.
 
     It finds NoStock by name with `sns:ListTopics`, gets every stream record (no filter) and
-    keeps no memory of the alerts it sent (no AlertsSent), so a retried batch alerts again.
+    keeps no memory of the alerts it sent (no AlertsSent), so a retried batch alerts again,
+    and NoStock logs no deliveries (the lab had no such logging).
     """
 
     def __init__(
@@ -163,4 +239,5 @@ class LabStyleAlerts(Alerts):
             filters=(),  # every record invokes the checker, as in the lab
             report_batch_item_failures=False,
             remember_alerts=False,
+            log_deliveries=False,
         )

@@ -20,6 +20,9 @@ from infra.bundling import function_code
 # A runtime current on AWS; the embedded emulator runs its Lambdas on the same Python.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# X-Ray on AWS: each invocation's trace shows where its time went (its S3, DynamoDB and SNS
+# calls, through the code's powertools Tracer). MiniStack has no X-Ray and ignores it.
+TRACING = lambda_.Tracing.ACTIVE
 
 
 def failure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
@@ -44,7 +47,7 @@ class FunctionOptions(TypedDict):
 
 
 class PackagedFunction(Construct):
-    """A Python function from `lambdas/<package>`, with its own log group.
+    """A Python function from `lambdas/<package>`, with its own log group, traced (X-Ray).
 
     The asset holds the handler's package and the domain (`FunctionOptions`). Invoked
     synchronously only (the query API): nothing is kept of a failed invocation, the caller
@@ -70,6 +73,7 @@ class PackagedFunction(Construct):
             timeout=options["timeout"],
             memory_size=options["memory_size"],
             log_group=self.log_group,
+            tracing=TRACING,
         )
 
 

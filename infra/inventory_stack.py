@@ -1,10 +1,10 @@
 """InventoryStack: S3 -> Load-Inventory -> DynamoDB stream -> Check-Stock -> SNS NoStock.
 
 The stack composes one construct per concern: `Storage` (infra/storage.py), `Ingest`
-(infra/ingest.py), `Alerts` (infra/alerts.py) and, for ours, `Dashboard` (infra/dashboard.py).
-The lab-style baseline composes the same constructs with the lab's code and `LabStyleAlerts`,
-and no dashboard. Later constructs take what they need from `stack.storage`, `stack.ingest`
-and `stack.alerts`.
+(infra/ingest.py), `Alerts` (infra/alerts.py) and, for ours, `Dashboard` (infra/dashboard.py),
+`Monitoring` and `UploadAudit` (infra/monitoring.py). The lab-style baseline composes the same
+constructs with the lab's code and `LabStyleAlerts`, and none of ours. Later constructs take
+what they need from `stack.storage`, `stack.ingest` and `stack.alerts`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from infra import variants
 from infra.alerts import Alerts, LabStyleAlerts
 from infra.dashboard import Dashboard
 from infra.ingest import Ingest
+from infra.monitoring import Monitoring, UploadAudit
 from infra.outputs import StackOutputs
 from infra.storage import Storage
 
@@ -35,6 +36,8 @@ class Variant:
     alerts: type[Alerts] = Alerts
     # Ours has the dashboard, whose summaries the loader refreshes; the lab had neither.
     dashboard: bool = True
+    # Ours has alarms, the operations dashboard and the uploads' trail; the lab had none.
+    monitoring: bool = True
 
 
 VARIANTS = {
@@ -50,6 +53,7 @@ VARIANTS = {
         stream_view=dynamodb.StreamViewType.NEW_IMAGE,
         alerts=LabStyleAlerts,
         dashboard=False,
+        monitoring=False,
     ),
 }
 
@@ -58,9 +62,11 @@ class InventoryStack(Stack):
     """The whole pipeline as one stack; the same template deploys to the emulator and AWS.
 
     `variant` picks the function code (infra/variants.py): ours, or the lab-style baseline.
-    The query API also allows the origins of the `dashboard_origins` context (CORS).
-    Public: `storage`, `ingest`, `alerts`, `dashboard` (the constructs; no dashboard in the
-    baseline) and `outputs` (the stack's outputs, as CDK tokens).
+    The query API also allows the origins of the `dashboard_origins` context (CORS); the
+    `audit` context (default true) says whether ours records the uploads with CloudTrail.
+    Public: `storage`, `ingest`, `alerts`, `dashboard`, `monitoring`, `audit` (the constructs;
+    the baseline has none of the last three; `audit` is None with `-c audit=false`) and
+    `outputs` (the stack's outputs, as CDK tokens).
     """
 
     def __init__(
@@ -94,6 +100,18 @@ class InventoryStack(Stack):
                 storage=self.storage,
                 extra_origins=variants.dashboard_origins(origins),
             )
+        self.monitoring: Monitoring | None = None
+        self.audit: UploadAudit | None = None
+        if spec.monitoring:
+            self.monitoring = Monitoring(
+                self,
+                "Monitoring",
+                ingest=self.ingest,
+                alerts=self.alerts,
+                query=self.dashboard.function if self.dashboard else None,
+            )
+            if variants.audit_enabled(self.node.try_get_context(variants.AUDIT_CONTEXT_KEY)):
+                self.audit = UploadAudit(self, "Audit", storage=self.storage)
 
         self.outputs = StackOutputs(
             bucket_name=self.storage.bucket.bucket_name,
@@ -105,6 +123,7 @@ class InventoryStack(Stack):
             load_inventory_failures_queue_url=self.ingest.failures.queue_url,
             check_stock_failures_queue_url=self.alerts.failures.queue_url,
             **(self._dashboard_outputs(self.dashboard) if self.dashboard else {}),
+            **(self._monitoring_outputs(self.monitoring) if self.monitoring else {}),
         )
         for name, value in self.outputs.as_outputs().items():
             CfnOutput(self, name, value=value)
@@ -116,4 +135,11 @@ class InventoryStack(Stack):
             "api_url": dashboard.api_url,
             "user_pool_id": dashboard.user_pool.user_pool_id,
             "user_pool_client_id": dashboard.client.user_pool_client_id,
+        }
+
+    @staticmethod
+    def _monitoring_outputs(monitoring: Monitoring) -> dict[str, str]:
+        return {
+            "ops_topic_arn": monitoring.topic.topic_arn,
+            "operations_dashboard_name": monitoring.dashboard.dashboard_name,
         }

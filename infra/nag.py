@@ -59,9 +59,18 @@ STACK_ACKNOWLEDGEMENTS = [
     (
         "AwsSolutions-IAM5",
         "Resource::*",
-        "dynamodb:ListStreams (DynamoDB event source) and cloudfront:CreateInvalidation and "
+        "dynamodb:ListStreams (DynamoDB event source), xray:PutTraceSegments and "
+        "PutTelemetryRecords (active tracing), and cloudfront:CreateInvalidation and "
         "GetInvalidation (BucketDeployment refreshing the dashboard) are granted on every "
         "resource by the CDK constructs that add them.",
+    ),
+    (
+        "AwsSolutions-IAM5",
+        "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+        "sns/<AWS::Region>/<AWS::AccountId>/<AlertsNoStockDE109740.TopicName>*",
+        "SNS's delivery-status role for NoStock: the wildcard covers exactly that topic's two "
+        "log groups (sns/<region>/<account>/<topic> and its /Failure) and their log streams, "
+        "whose names SNS chooses.",
     ),
     (
         "AwsSolutions-COG2",
@@ -114,9 +123,10 @@ BASELINE_ACKNOWLEDGEMENTS = [
     (
         "AwsSolutions-IAM5",
         "Resource::*",
-        "dynamodb:ListStreams (DynamoDB event source) and sns:ListTopics (the lab-style "
-        "baseline finds NoStock by name, as the original lab did) cannot be scoped to a "
-        "resource (AWS's own service authorization reference).",
+        "dynamodb:ListStreams (DynamoDB event source), xray:PutTraceSegments and "
+        "PutTelemetryRecords (active tracing) and sns:ListTopics (the lab-style baseline finds "
+        "NoStock by name, as the original lab did) cannot be scoped to a resource (AWS's own "
+        "service authorization reference).",
     ),
 ]
 

@@ -38,6 +38,9 @@ class StackOutputs:
     api_url: str | None = None
     user_pool_id: str | None = None
     user_pool_client_id: str | None = None
+    # Monitoring (ours only): where the alarms notify, and the operations dashboard.
+    ops_topic_arn: str | None = None
+    operations_dashboard_name: str | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -46,7 +49,7 @@ class StackOutputs:
 
     @classmethod
     def required_names(cls) -> tuple[str, ...]:
-        """The outputs every variant has (the dashboard's are ours only)."""
+        """The outputs every variant has (the dashboard's and monitoring's are ours only)."""
         return tuple(output_name(f.name) for f in fields(cls) if f.default is MISSING)
 
     @classmethod

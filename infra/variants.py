@@ -27,6 +27,13 @@ DASHBOARD_ORIGINS_CONTEXT_KEY = "dashboard_origins"
 # the page (web/ and config.json) to its bucket. The harness deploys to the emulator so: its
 # Lambdas cannot run the upload (infra/dashboard.py), and it serves the page itself.
 PUBLISH_DASHBOARD_PARAMETER = "PublishDashboard"
+# `-c audit=false`: leave out the CloudTrail trail of the upload bucket's data events (ours
+# only; on by default). Its cost is estimated in infra/monitoring.py (`UploadAudit`).
+AUDIT_CONTEXT_KEY = "audit"
+# `cdk deploy --parameters AuditUploads=false`: the stack parameter that keeps the trail
+# itself out of a deploy while its log bucket stays. The harness deploys to the emulator so:
+# MiniStack 1.5.33's CloudFormation has no AWS::CloudTrail::Trail (infra/monitoring.py).
+AUDIT_UPLOADS_PARAMETER = "AuditUploads"
 
 STACK_NAMES = {
     OURS: "InventoryStack",  # the contract in docs/design.md
@@ -46,6 +53,18 @@ def dashboard_origins(value: object) -> list[str]:
                 "(scheme://host[:port], e.g. http://127.0.0.1:5566)"
             )
     return origins
+
+
+def audit_enabled(value: object) -> bool:
+    """Whether the `audit` context asks for the trail: on unless it says false (or no, off, 0)."""
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1", ""):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"{AUDIT_CONTEXT_KEY}: {value!r} is neither true nor false")
 
 
 class UnknownVariantError(ValueError):

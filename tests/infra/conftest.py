@@ -50,3 +50,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any])
 def template(stack: InventoryStack) -> Template:
     """The InventoryStack template, synthesized once (a synth takes seconds)."""
     return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def baseline_stack(
+    tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]
+) -> InventoryStack:
+    """The baseline variant's stack (`-c variant=baseline`), built once."""
+    return stacks.build(tmp_path_factory.mktemp("baseline.out"), cdk_context, variants.BASELINE)
+
+
+@pytest.fixture(scope="session")
+def baseline(baseline_stack: InventoryStack) -> Template:
+    """The baseline variant's template, synthesized once."""
+    return Template.from_stack(baseline_stack)

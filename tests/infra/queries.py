@@ -33,6 +33,20 @@ def only_id(template: Template, resource_type: str, props: dict[str, Any] | None
     return only_resource(template, resource_type, props)[0]
 
 
+def resolve(value: Any) -> str:
+    """A template string with pseudo parameters named: `{"Ref": "AWS::Region"}` -> `<Region>`."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value and str(value["Ref"]).startswith("AWS::"):
+        return f"<{value['Ref'].removeprefix('AWS::')}>"
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(resolve(part) for part in parts)
+
+
 # --- storage ---
 
 
@@ -85,7 +99,8 @@ def stream_view(template: Template) -> str:
 
 
 def topic_id(template: Template) -> str:
-    return only_id(template, "AWS::SNS::Topic")
+    """NoStock (ours also has the ops topic its alarms notify)."""
+    return only_id(template, "AWS::SNS::Topic", {"DisplayName": "NoStock"})
 
 
 # --- functions and their wiring ---
@@ -126,6 +141,9 @@ def on_failure_queue_id(template: Template, props: dict[str, Any]) -> str:
 
 
 # --- permissions ---
+
+# What active tracing adds to every function's role: sending its traces to X-Ray.
+TRACING_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
 
 
 def as_list(value: Any) -> list[Any]:
@@ -169,3 +187,14 @@ def arn(logical_id: str) -> dict[str, Any]:
 def granted(statements: list[Statement], action: str) -> list[Statement]:
     """The Allow statements that cover this action (minimizePolicies may merge statements)."""
     return [statement for statement in statements if allows(statement, action)]
+
+
+def is_tracing(statement: Statement) -> bool:
+    """The statement active tracing adds: X-Ray's two actions on every resource (minimizePolicies
+    may merge other actions that cannot be scoped into it, such as dynamodb:ListStreams)."""
+    return set(as_list(statement["Action"])) >= TRACING_ACTIONS and statement["Resource"] == "*"
+
+
+def data_statements(template: Template, handler: str) -> list[Statement]:
+    """The function's role statements but the one for tracing."""
+    return [s for s in role_statements(template, handler) if not is_tracing(s)]

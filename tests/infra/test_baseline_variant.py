@@ -43,20 +43,6 @@ from tests.infra.stacks import build, nag_report, run_app
 pytestmark = pytest.mark.infra
 
 
-@pytest.fixture(scope="module")
-def baseline_stack(
-    tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]
-) -> InventoryStack:
-    """The baseline variant's stack, built once."""
-    return build(tmp_path_factory.mktemp("baseline.out"), cdk_context, variants.BASELINE)
-
-
-@pytest.fixture(scope="module")
-def baseline(baseline_stack: InventoryStack) -> Template:
-    """The baseline variant's template, synthesized once."""
-    return Template.from_stack(baseline_stack)
-
-
 def concerns(stack: InventoryStack) -> list[tuple[str, type]]:
     """The stack's constructs of the pipeline's concerns: (id, class), in order."""
     kinds = (Storage, Ingest, Alerts)

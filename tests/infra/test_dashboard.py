@@ -26,12 +26,14 @@ from tests.infra.queries import (
     allows,
     arn,
     as_list,
+    data_statements,
     function_id,
     function_props,
     granted,
     inventory_table_id,
     only_resource,
     receipts_table_id,
+    resolve,
     role_statements,
     summaries_table_id,
 )
@@ -57,27 +59,6 @@ WRITES = (
     "dynamodb:RestoreTableFromBackup",
     "dynamodb:ImportTable",
 )
-
-
-def resolve(value: Any) -> str:
-    """A template string with pseudo parameters named: `{"Ref": "AWS::Region"}` -> `<Region>`."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value and str(value["Ref"]).startswith("AWS::"):
-        return f"<{value['Ref'].removeprefix('AWS::')}>"
-    if "Ref" in value:
-        return f"<{value['Ref']}>"
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    separator, parts = value["Fn::Join"]
-    return str(separator).join(resolve(part) for part in parts)
-
-
-@pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory, cdk_context: dict[str, Any]) -> Template:
-    """The baseline variant's template: no dashboard."""
-    out = tmp_path_factory.mktemp("baseline.out")
-    return Template.from_stack(build(out, cdk_context, variants.BASELINE))
 
 
 def index(template: Template, table: str, name: str) -> dict[str, Any]:
@@ -265,7 +246,7 @@ def test_query_function_cannot_write_anything(template: Template, action: str) -
 
 
 def test_query_function_reads_the_three_tables_and_their_indexes_only(template: Template) -> None:
-    statements = role_statements(template, OUR_QUERY)
+    statements = data_statements(template, OUR_QUERY)  # tracing aside (test_monitoring)
     assert {a for s in statements for a in as_list(s["Action"])} <= {
         "dynamodb:BatchGetItem",
         "dynamodb:ConditionCheckItem",

@@ -58,7 +58,8 @@ def checker_event_source(template: Template) -> dict[str, Any]:
 
 
 def test_every_bucket_is_encrypted_and_blocks_public_access(template: Template) -> None:
-    assert len(bucket_ids(template)) == 3  # uploads, the access logs, the dashboard's page
+    # uploads, the access logs, the dashboard's page, the trail's log files
+    assert len(bucket_ids(template)) == 4
     template.all_resources_properties(
         "AWS::S3::Bucket",
         {
@@ -170,7 +171,7 @@ def test_alerts_sent_forgets_by_ttl(template: Template) -> None:
 
 
 def test_no_stock_topic_is_encrypted(template: Template) -> None:
-    template.resource_count_is("AWS::SNS::Topic", 1)
+    template.resource_count_is("AWS::SNS::Topic", 2)  # NoStock, and the ops topic (monitoring)
     template.has_resource_properties(
         "AWS::SNS::Topic", {"DisplayName": "NoStock", "KmsMasterKeyId": Match.any_value()}
     )

@@ -38,8 +38,12 @@ pytestmark = pytest.mark.integration
 STACK_NAME = variants.stack_name()
 # IAM's refusal, per service: S3 and STS, DynamoDB, SNS.
 DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AuthorizationError"}
-# What the Lambda runtime needs to log, granted to every function: neither a read nor a write.
-LOGGING_ACTIONS = {"logs:createloggroup", "logs:createlogstream", "logs:putlogevents"}
+# What the Lambda runtime needs to log and trace (X-Ray, active tracing), granted to every
+# function: telemetry about the function, neither a read nor a write of the stack's data.
+LOGGING_ACTIONS = {
+    "logs:createloggroup", "logs:createlogstream", "logs:putlogevents",
+    "xray:puttracesegments", "xray:puttelemetryrecords",
+}  # fmt: skip
 READ_VERBS = ("get", "list", "describe", "batchget", "query", "scan", "conditioncheck", "head")
 READ_ACTIONS = {"kms:decrypt", "kms:describekey"}
 PROBE = "iam-probe"  # the store, keys and attribute of everything this module writes
@@ -405,7 +409,8 @@ def test_the_query_api_reads_the_three_tables_and_nothing_else(pipeline: Pipelin
     summaries = next(t for t in stack_resources("AWS::DynamoDB::Table") if "StoreSummaries" in t)
 
     # its job: read the inventory (and its out-of-stock index), the summaries, the receipts
-    items = ddb.query(TableName=outputs.table_name, KeyConditionExpression="Store = :s",
+    items = ddb.query(TableName=outputs.table_name, KeyConditionExpression="#s = :s",
+                      ExpressionAttributeNames={"#s": "Store"},
                       ExpressionAttributeValues={":s": {"S": store}})["Items"]  # fmt: skip
     assert [i["Item"]["S"] for i in items] == ["probe"]
     zeros = ddb.query(TableName=outputs.table_name, IndexName="OutOfStock",
@@ -436,7 +441,9 @@ def test_the_query_api_reads_the_three_tables_and_nothing_else(pipeline: Pipelin
 def test_every_read_only_role_of_the_stack_is_refused_every_write(pipeline: Pipeline) -> None:
     roles = stack_resources("AWS::IAM::Role")
     assert roles, "the stack has no roles: is it deployed?"
-    for name, reason in read_only_roles().items():
+    readers = read_only_roles()
+    assert readers, "no read-only role found: the dashboard's query role should be one"
+    for name, reason in readers.items():
         role = assume(env.client("iam").get_role(RoleName=name)["Role"]["Arn"])
         assert writes_not_denied(role) == [], f"{name} counts as read-only ({reason})"
     # and the functions, which write, are not mistaken for read-only ones
