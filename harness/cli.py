@@ -54,6 +54,7 @@ TOOLS = (
     ("redrive", "harness.redrive", "re-drive the failure queues into the functions again"),
     ("openapi", "harness.openapi", "print the query API's OpenAPI document (docs/openapi.json)"),
     ("user", "harness.users", "dashboard users: `inventory user add EMAIL`"),
+    ("trace", "harness.trace", "one uploaded file's journey, or what was slow or failed lately"),
 )
 
 

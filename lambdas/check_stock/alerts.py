@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from inventory import config
 from inventory.stock import NoStockAlert, alert_for
+
+tracer = Tracer()  # the handler's (powertools shares one configuration)
 
 
 def change_id(record: DynamoDBRecord) -> str:
@@ -24,8 +27,18 @@ def change_id(record: DynamoDBRecord) -> str:
     return f"seq:{change.sequence_number if change is not None else ''}"
 
 
+def correlation_id(record: DynamoDBRecord) -> str | None:
+    """The upload that wrote the new image (its CorrelationId), or None."""
+    change = record.dynamodb
+    new = change.new_image if change is not None else None
+    value = new.get(config.ATTR_CORRELATION_ID) if new else None
+    return str(value) if value else None
+
+
 class AlertPublisher(Protocol):
-    def publish(self, alert: NoStockAlert) -> None: ...
+    def publish(self, alert: NoStockAlert) -> str:
+        """Send the alert; return its message id."""
+        ...
 
 
 def _count(image: dict[str, Any] | None) -> int | None:
@@ -48,6 +61,7 @@ def alert_from_record(record: DynamoDBRecord) -> NoStockAlert | None:
         current=_count(new),
         source_key=new.get(config.ATTR_SOURCE_KEY) if new else None,
         updated_at=new.get(config.ATTR_UPDATED_AT) if new else None,
+        correlation_id=correlation_id(record),
     )
 
 
@@ -58,8 +72,10 @@ class SnsAlerts:
         self._client = client
         self._topic_arn = topic_arn
 
-    def publish(self, alert: NoStockAlert) -> None:
-        self._client.publish(
+    @tracer.capture_method(capture_response=False)
+    def publish(self, alert: NoStockAlert) -> str:
+        """Publish the alert's message with its `store` attribute; return SNS's MessageId."""
+        response = self._client.publish(
             TopicArn=self._topic_arn,
             Subject=alert.subject,
             Message=json.dumps(alert.message(), ensure_ascii=False),
@@ -67,3 +83,4 @@ class SnsAlerts:
                 config.ALERT_ATTRIBUTE_STORE: {"DataType": "String", "StringValue": alert.store}
             },
         )
+        return str(response.get("MessageId", ""))

@@ -11,14 +11,14 @@ retried the same way on MiniStack and on AWS.
 import os
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from check_stock.alerts import SnsAlerts, alert_from_record, change_id
+from check_stock.alerts import SnsAlerts, alert_from_record, change_id, correlation_id
 from check_stock.sending import AlertSender, idempotency_config
 from check_stock.settings import CheckSettings
 from inventory import config, faults
@@ -27,6 +27,7 @@ from inventory.stock import NoStockAlert
 settings = CheckSettings.from_env(os.environ)  # fails the cold start if a setting is missing
 logger = Logger(service=config.CHECK_SERVICE)
 metrics = Metrics(namespace=config.METRICS_NAMESPACE, service=config.CHECK_SERVICE)
+tracer = Tracer(service=config.CHECK_SERVICE)
 # A short outage is absorbed by the SDK's retries; a longer one fails the batch, which the
 # stream retries (and the sender keeps from sending twice).
 sns = boto3.client("sns", config=Config(retries={"mode": "standard", "max_attempts": 3}))
@@ -37,8 +38,9 @@ class AlertNotSentError(RuntimeError):
     """An alert could not be published; the batch fails and is retried."""
 
 
-def _sent(alert: NoStockAlert) -> None:
-    logger.info("no stock", extra=alert.message())
+def _sent(alert: NoStockAlert, message_id: str) -> None:
+    """One line per alert published: what `inventory trace` shows as the NoStock publish."""
+    logger.info("no stock", extra={**alert.message(), "message_id": message_id})
     metrics.add_metric("NoStockAlerts", MetricUnit.Count, 1)
 
 
@@ -51,26 +53,32 @@ sender = AlertSender(
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context  # the correlation id is each record's upload: set below
 @event_source(data_class=DynamoDBStreamEvent)
 def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict:
     sender.register(context)
     sent = repeated = 0
     for record in event.records:
+        logger.set_correlation_id(correlation_id(record))
         alert = alert_from_record(record)
         if alert is None:
             continue
+        change = change_id(record)
+        logger.info("alert due", extra={"store": alert.store, "item": alert.item, "change": change})
         try:
-            if sender.send(alert, change_id(record)):
+            if sender.send(alert, change):
                 sent += 1
             else:
                 repeated += 1
+                logger.info("alert already sent", extra={"store": alert.store, "item": alert.item})
         except Exception as exc:
             metrics.add_metric("AlertsNotSent", MetricUnit.Count, 1)
             raise AlertNotSentError(
                 f"NoStock for {alert.item!r} at {alert.store!r} was not sent "
                 f"({type(exc).__name__}: {exc}); the batch will be retried"
             ) from exc
+    logger.set_correlation_id(None)
     if repeated:
         logger.info("alerts already sent", extra={"repeated": repeated})
         metrics.add_metric("RepeatedAlerts", MetricUnit.Count, repeated)

@@ -36,14 +36,17 @@ def transition(alert: NoStockAlert, change: str) -> dict[str, Any]:
 
 
 class AlertSender:
-    """Publishes an alert the first time its transition is seen; `send` says if it did."""
+    """Publishes an alert the first time its transition is seen; `send` says if it did.
+
+    `on_sent` is told of each alert published, with the message id SNS gave it.
+    """
 
     def __init__(
         self,
         publisher: AlertPublisher,
         persistence: BasePersistenceLayer,
         config: IdempotencyConfig,
-        on_sent: Callable[[NoStockAlert], None] = lambda alert: None,
+        on_sent: Callable[[NoStockAlert, str], None] = lambda alert, message_id: None,
     ) -> None:
         self._publisher = publisher
         self._config = config
@@ -71,8 +74,9 @@ class AlertSender:
             transition["previous_count"],
             transition["source_key"],
             transition["updated_at"],
+            transition.get("correlation_id"),
         )
-        self._publisher.publish(alert)
+        message_id = self._publisher.publish(alert)
         self._published_now = True
-        self._on_sent(alert)
+        self._on_sent(alert, message_id)
         return {"published": transition["change"]}

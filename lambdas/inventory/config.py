@@ -18,6 +18,9 @@ ATTR_SOURCE_KEY = "SourceKey"
 ATTR_UPDATED_AT = "UpdatedAt"
 # Which upload the value came from (inventory.versions): writes only ever raise it.
 ATTR_VERSION = "Version"
+# The upload that wrote the item (its S3 request id, or its sequencer): `inventory trace`
+# follows it through the stream to Check-Stock's log lines and the NoStock message.
+ATTR_CORRELATION_ID = "CorrelationId"
 
 # Set to the store on a row whose count is 0, absent otherwise: the sparse OutOfStock index.
 ATTR_OUT_OF_STOCK_STORE = "OutOfStockStore"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -43,6 +44,9 @@ class ObjectRef:
     size: int = 0
     etag: str = ""
     event_time: str = ""
+    # Follows the upload through the log lines, the items and the alerts: the S3 request id
+    # of its event, or the sequencer when the event has none.
+    correlation_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Receipt:
     event_time: str = ""
     duration_ms: float = 0.0
     processed_at: str = ""
+    correlation_id: str = ""  # the upload's (ObjectRef.correlation_id); "" on older receipts
 
     @property
     def loaded(self) -> bool:
@@ -100,7 +105,25 @@ def build_receipt(
         event_time=ref.event_time,
         duration_ms=round(duration_ms, 3),
         processed_at=processed_at,
+        correlation_id=ref.correlation_id,
     )
+
+
+def ingest_latency_ms(receipt: Receipt) -> float | None:
+    """From the S3 event time to the receipt, in ms; None when either time is missing."""
+    uploaded, processed = utc_time(receipt.event_time), utc_time(receipt.processed_at)
+    if uploaded is None or processed is None:
+        return None
+    return (processed - uploaded).total_seconds() * 1000
+
+
+def utc_time(text: str) -> datetime | None:
+    """An ISO-8601 time (`Z` or an offset; naive means UTC), or None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # The table's key attributes; every other field is stored under its own name.

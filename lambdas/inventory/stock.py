@@ -24,6 +24,7 @@ class NoStockAlert:
     previous_count: int | None
     source_key: str | None
     updated_at: str | None = None
+    correlation_id: str | None = None  # the upload that caused it (inventory trace follows it)
 
     @property
     def subject(self) -> str:
@@ -40,6 +41,7 @@ class NoStockAlert:
             "previous_count": self.previous_count,
             "source_key": self.source_key,
             "updated_at": self.updated_at,
+            "correlation_id": self.correlation_id,
         }
 
 
@@ -50,8 +52,9 @@ def alert_for(
     current: int | None,
     source_key: str | None,
     updated_at: str | None = None,
+    correlation_id: str | None = None,
 ) -> NoStockAlert | None:
     """Return the alert this change calls for, or None."""
     if not alert_due(previous, current):
         return None
-    return NoStockAlert(store, item, previous, source_key, updated_at)
+    return NoStockAlert(store, item, previous, source_key, updated_at, correlation_id)

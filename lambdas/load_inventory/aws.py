@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
@@ -25,6 +26,10 @@ _STALE = "ConditionalCheckFailed"
 _RETRY_REASONS = {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 READ_CHUNK_BYTES = 1 << 16
 Item = dict[str, Any]
+# The handler's Tracer (powertools shares one configuration); without X-Ray it does nothing.
+# Responses are not captured: they hold the file's rows. Row writes are left to the SDK's
+# own subsegments: they are many, and run on worker threads.
+tracer = Tracer()
 
 
 def object_ref(record: S3EventRecord) -> ObjectRef:
@@ -39,11 +44,23 @@ def object_ref(record: S3EventRecord) -> ObjectRef:
         size=int(obj.get("size") or 0),
         etag=obj.etag,
         event_time=record.event_time,
+        correlation_id=correlation_id(record) or receipt_id,
     )
 
 
-def to_item(row: Row, source_key: str, updated_at: str, version: str) -> Item:
+def correlation_id(record: S3EventRecord) -> str:
+    """The S3 request id of the upload a record announces ("" when the event has none)."""
+    elements = record.get("responseElements") or {}
+    return str(elements.get("x-amz-request-id") or "")
+
+
+def to_item(
+    row: Row, source_key: str, updated_at: str, version: str, correlation_id: str = ""
+) -> Item:
     """The DynamoDB item for a row, stamped with where it came from, when, and its version.
+
+    It also carries the upload's correlation id (when it has one), which the table's stream
+    hands on to Check-Stock.
 
     A row at 0 also carries `OutOfStockStore` (the store), which puts it in the sparse
     OutOfStock index; a put replaces the whole item, so a later count above 0 drops it.
@@ -56,6 +73,8 @@ def to_item(row: Row, source_key: str, updated_at: str, version: str) -> Item:
         config.ATTR_UPDATED_AT: {"S": updated_at},
         config.ATTR_VERSION: {"S": version},
     }
+    if correlation_id:
+        item[config.ATTR_CORRELATION_ID] = {"S": correlation_id}
     if row.count == 0:
         item[config.ATTR_OUT_OF_STOCK_STORE] = {"S": row.store}
     return item
@@ -72,6 +91,7 @@ class S3Objects:
         self._client = client
         self._chunk_bytes = chunk_bytes
 
+    @tracer.capture_method(capture_response=False)
     def open(self, bucket: str, key: str, etag: str = "") -> Iterator[bytes] | None:
         """The object's bytes as chunks, or None when it no longer exists.
 
@@ -144,6 +164,7 @@ class DynamoReceipts:
     def __init__(self, resource_table: Any) -> None:
         self._table = resource_table
 
+    @tracer.capture_method(capture_response=False)
     def get(self, object_key: str, receipt_id: str) -> Receipt | None:
         """The receipt of an upload already applied, or None (a strongly consistent read)."""
         response = self._table.get_item(
@@ -153,6 +174,7 @@ class DynamoReceipts:
         item = response.get("Item")
         return receipts.from_item(item) if item else None
 
+    @tracer.capture_method(capture_response=False)
     def put(self, receipt: Receipt) -> Receipt:
         """Keep the receipt unless one for the same upload exists; return the one kept."""
         try:
@@ -202,6 +224,7 @@ class DynamoSummaries:
                 return
             request["ExclusiveStartKey"] = last
 
+    @tracer.capture_method(capture_response=False)
     def put(self, summary: StoreSummary) -> bool:
         """Keep the summary unless a later-computed one is stored; False when one was."""
         try:

@@ -2,7 +2,7 @@
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,11 +14,13 @@ from load_inventory.wiring import build_ingestor
 settings = LoadSettings.from_env(os.environ)  # fails the cold start if a setting is missing
 logger = Logger(service=config.LOAD_SERVICE)
 metrics = Metrics(namespace=config.METRICS_NAMESPACE, service=config.LOAD_SERVICE)
+tracer = Tracer(service=config.LOAD_SERVICE)
 ingestor = build_ingestor(settings, logger, metrics)
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')
+@tracer.capture_lambda_handler(capture_response=False)  # receipts quote rows of the file
+@logger.inject_lambda_context  # the correlation id is each upload's: the Ingestor sets it
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict:
     refs = [object_ref(record) for record in event.records]  # every record, not just [0]

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from inventory.batching import BatchStore, WriteOutcome, write_all
 from inventory.csv_format import RowError, parse_stream
-from inventory.receipts import ObjectRef, ParseSummary, Receipt, build_receipt
+from inventory.receipts import ObjectRef, ParseSummary, Receipt, build_receipt, ingest_latency_ms
 from inventory.summaries import ItemStamp, StoreSummary, computed_now, summarize
 from inventory.versions import row_version, upload_version
 from load_inventory.aws import Item, ObjectReplacedError, to_item
@@ -110,6 +110,12 @@ class Ingestor:
 
     def ingest(self, ref: ObjectRef) -> Receipt:
         started = time.perf_counter()
+        # One event may name several uploads: each line logged from here on names this one.
+        self._logger.set_correlation_id(ref.correlation_id or None)
+        self._logger.info(
+            "ingest started",
+            extra={"object_key": ref.key, "receipt_id": ref.receipt_id, "size": ref.size},
+        )
         applied = self._receipts.get(ref.key, ref.receipt_id)
         if applied is not None:
             self._logger.info(
@@ -135,7 +141,10 @@ class Ingestor:
         for window in parsed:
             stores.update(row.store for row in window)
             items = [
-                to_item(row, ref.key, updated_at, row_version(version, row.line)) for row in window
+                to_item(
+                    row, ref.key, updated_at, row_version(version, row.line), ref.correlation_id
+                )
+                for row in window
             ]
             outcome.add(write_all(self._inventory, items, concurrency=self._concurrency))
             if outcome.failed:
@@ -174,13 +183,23 @@ class Ingestor:
             receipt = replace(receipt, superseded=True)
         kept = self._receipts.put(receipt)
         self._record(kept, outcome.retries)
+        if kept is receipt:  # this delivery wrote it (a racing one may have been first)
+            self._record_latency(kept)
         return kept
+
+    def _record_latency(self, receipt: Receipt) -> None:
+        """IngestLatency: from the S3 event to the receipt, once per receipt written."""
+        latency = ingest_latency_ms(receipt)
+        if latency is not None:
+            self._metrics.add_metric("IngestLatency", MetricUnit.Milliseconds, round(latency, 3))
 
     def _record(self, receipt: Receipt, retries: int) -> None:
         self._logger.info(
             "ingested",
             extra={
                 "object_key": receipt.object_key,
+                "receipt_id": receipt.receipt_id,
+                "superseded": receipt.superseded,
                 "status": receipt.status,
                 "rows_written": receipt.rows_written,
                 "rows_stale": receipt.rows_stale,

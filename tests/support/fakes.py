@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import (
 )
 from botocore.exceptions import ClientError
 
+from infra.outputs import StackOutputs
 from inventory import config
 from inventory.batching import MAX_BATCH_ITEMS, BatchResult, Throttled
 from inventory.receipts import Receipt
@@ -233,13 +234,14 @@ class FailingAlerts:
         self.attempts: list[NoStockAlert] = []
         self.sent: list[NoStockAlert] = []
 
-    def publish(self, alert: NoStockAlert) -> None:
+    def publish(self, alert: NoStockAlert) -> str:
         self.attempts.append(alert)
         if alert.store in self.failing_stores:
             raise ConnectionError(f"SNS unavailable for {alert.store}")
         if alert.source_key in self.failing_sources:
             raise ConnectionError(f"SNS unavailable for {alert.source_key}")
         self.sent.append(alert)
+        return message_id(len(self.sent))
 
 
 class FlakyAlerts:
@@ -254,13 +256,19 @@ class FlakyAlerts:
         self.attempts: list[NoStockAlert] = []
         self.sent: list[NoStockAlert] = []
 
-    def publish(self, alert: NoStockAlert) -> None:
+    def publish(self, alert: NoStockAlert) -> str:
         self.attempts.append(alert)
         left = self.outages.get(alert.source_key, 0)
         if left != 0:
             self.outages[alert.source_key] = left - 1 if left > 0 else left
             raise ConnectionError(f"SNS unavailable for {alert.source_key}")
         self.sent.append(alert)
+        return message_id(len(self.sent))
+
+
+def message_id(n: int) -> str:
+    """The MessageId a fake SNS gives its n-th message."""
+    return f"message-{n}"
 
 
 # --- boto3-shaped clients -------------------------------------------------------------------
@@ -352,7 +360,7 @@ class FakeSnsClient:
 
     def publish(self, **kwargs: Any) -> dict[str, Any]:
         self.published.append(kwargs)
-        return {"MessageId": str(len(self.published))}
+        return {"MessageId": message_id(len(self.published))}
 
 
 class ScriptedTable:
@@ -453,3 +461,18 @@ class InMemoryReads:
         items = [r for r in self.receipts if r.get(config.ATTR_PROCESSED_DAY) == day]
         order = (config.ATTR_PROCESSED_AT, config.ATTR_OBJECT_KEY, config.ATTR_RECEIPT_ID)
         return self._read(items, order, start, page_size, newest_first=True)
+
+
+def fake_outputs(**overrides: str) -> StackOutputs:
+    """The outputs of a stack that was never deployed, for tests that only need names."""
+    values = {
+        "bucket_name": "uploads",
+        "table_name": "Inventory",
+        "topic_arn": "arn:aws:sns:us-east-1:000000000000:NoStock",
+        "receipts_table_name": "Receipts",
+        "load_inventory_function_name": "Loader",
+        "check_stock_function_name": "Checker",
+        "load_inventory_failures_queue_url": "http://q/LoadInventoryFailures",
+        "check_stock_failures_queue_url": "http://q/CheckStockFailures",
+    }
+    return StackOutputs(**{**values, **overrides})

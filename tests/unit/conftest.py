@@ -46,3 +46,18 @@ def import_fresh(offline_aws: None) -> Iterator[Callable[[str], ModuleType]]:
     """Import a handler module as a cold start would, and forget it after the test."""
     with fresh_imports(*HANDLER_MODULES) as import_fresh:
         yield import_fresh
+
+
+CHECK_STOCK_TOPIC_ARN = "arn:aws:sns:us-east-1:000000000000:NoStock"
+
+
+@pytest.fixture
+def check_handler(
+    monkeypatch: pytest.MonkeyPatch, import_fresh: Callable[[str], ModuleType]
+) -> ModuleType:
+    """check_stock.handler after a cold start with its settings (no network is touched)."""
+    from inventory import config
+
+    monkeypatch.setenv(config.ENV_TOPIC_ARN, CHECK_STOCK_TOPIC_ARN)
+    monkeypatch.setenv(config.ENV_ALERTS_SENT_TABLE_NAME, "AlertsSent")
+    return import_fresh("check_stock.handler")

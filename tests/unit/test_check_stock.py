@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -131,16 +130,6 @@ def test_sns_alerts_publish_json_with_the_store_attribute() -> None:
 
 
 # --- the handler ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def check_handler(
-    monkeypatch: pytest.MonkeyPatch, import_fresh: Callable[[str], ModuleType]
-) -> ModuleType:
-    """check_stock.handler after a cold start with its settings (no network is touched)."""
-    monkeypatch.setenv(config.ENV_TOPIC_ARN, TOPIC_ARN)
-    monkeypatch.setenv(config.ENV_ALERTS_SENT_TABLE_NAME, "AlertsSent")
-    return import_fresh("check_stock.handler")
 
 
 def use(handler: ModuleType, monkeypatch: pytest.MonkeyPatch, publisher: Any) -> Any:

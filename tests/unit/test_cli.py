@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "cost",
             "bench-parser", "bench-writes", "bench-large", "redrive", "user",
-            "openapi"}  # fmt: skip
+            "openapi", "trace"}  # fmt: skip
 
 
 @pytest.fixture

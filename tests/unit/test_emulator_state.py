@@ -24,18 +24,12 @@ from harness.cli import build_parser, main
 from infra.outputs import StackOutputs
 from inventory.stock import NoStockAlert
 from tests.support.events import FakeLambdaContext
-from tests.support.fakes import InMemoryPersistence
+from tests.support.fakes import InMemoryPersistence, fake_outputs
 
 pytestmark = pytest.mark.unit
 
 PORT = 4599
-OUTPUTS = StackOutputs(
-    bucket_name="uploads",
-    table_name="Inventory",
-    topic_arn="arn:aws:sns:us-east-1:000000000000:NoStock",
-    receipts_table_name="Receipts",
-    load_inventory_function_name="Loader",
-    check_stock_function_name="Checker",
+OUTPUTS = fake_outputs(
     load_inventory_failures_queue_url="http://127.0.0.1:4599/000000000000/LoadFailures",
     check_stock_failures_queue_url="http://127.0.0.1:4599/000000000000/CheckFailures",
 )
@@ -281,8 +275,8 @@ def test_the_alerts_sent_key_matches_one_recorded_from_the_emulator() -> None:
 
 
 class _Published:
-    def publish(self, alert: NoStockAlert) -> None:
-        pass
+    def publish(self, alert: NoStockAlert) -> str:
+        return "message-id"
 
 
 class FakeAws:

@@ -30,11 +30,11 @@ from harness.faults import (
     function_faults,
     s3_event,
 )
-from infra.outputs import StackOutputs
 from inventory import faults
 from inventory.faults import ENV_FAULTS, FaultSettings, install
 from inventory.receipts import Receipt
 from load_inventory.aws import object_ref
+from tests.support.fakes import fake_outputs
 
 pytestmark = pytest.mark.unit
 
@@ -393,15 +393,11 @@ def test_chance_is_fixed_by_seed_kind_and_key() -> None:
     assert 0.45 < sum(d < 0.5 for d in draws) / len(draws) < 0.55
 
 
-OUTPUTS = StackOutputs(
-    bucket_name="uploads",
-    table_name="Inventory",
+OUTPUTS = fake_outputs(
     topic_arn=TOPIC,
     receipts_table_name="IngestReceipts",
     load_inventory_function_name="Load-Inventory",
     check_stock_function_name="Check-Stock",
-    load_inventory_failures_queue_url="http://q/LoadInventoryFailures",
-    check_stock_failures_queue_url="http://q/CheckStockFailures",
 )
 
 

@@ -261,11 +261,15 @@ def test_ingest_logs_and_counts_what_happened(
     assert emitted["RowsRejected"] == [1.0, 0.0]
     assert emitted["FilesLoaded"] == [1.0]
     assert emitted["FilesRejected"] == [1.0]
-    logs = [json.loads(line) for line in log_stream.getvalue().splitlines()]
-    assert [(log["message"], log["object_key"], log["status"]) for log in logs] == [
-        ("ingested", "k.csv", "loaded"),
-        ("ingested", "missing.csv", "rejected"),
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [(log["message"], log["object_key"]) for log in lines] == [
+        ("ingest started", "k.csv"),
+        ("ingested", "k.csv"),
+        ("ingest started", "missing.csv"),
+        ("ingested", "missing.csv"),
     ]
+    logs = [log for log in lines if log["message"] == "ingested"]
+    assert [log["status"] for log in logs] == ["loaded", "rejected"]
     assert logs[0]["first_errors"] == [
         {"line": 3, "reason": "count must be a whole number, got 'x'"}
     ]
