@@ -21,14 +21,11 @@ from .conftest import Pipeline
 pytestmark = pytest.mark.integration
 
 # The loader stamps the receipt, puts it, then logs its end: "receipt written" comes first.
-STEPS = (
-    "uploaded",
-    "loader started",
-    "receipt written",
-    "loader finished",
-    "Check-Stock got the change",
-    "NoStock published",
-)
+LOADER_STEPS = ("uploaded", "loader started", "receipt written", "loader finished")
+# The rows reach the stream before the receipt is written (the summaries are refreshed in
+# between), so Check-Stock's steps may come before the loader's last ones.
+ALERT_STEPS = ("uploaded", "loader started", "Check-Stock got the change", "NoStock published")
+STEPS = (*LOADER_STEPS, *ALERT_STEPS[2:])
 T = TypeVar("T")
 
 
@@ -67,7 +64,8 @@ def test_the_trace_follows_an_upload_to_its_alert_by_its_correlation_id(
         return trace.journey_of(trail, upload, datetime.now(UTC))
 
     found = eventually(journey, lambda j: "NoStock published" in [s.what for s in j.steps])
-    assert [s.what for s in found.steps if s.what in STEPS] == list(STEPS)
+    for chain in (LOADER_STEPS, ALERT_STEPS):
+        assert [s.what for s in found.steps if s.what in chain] == list(chain)
     assert [s.at for s in found.steps if s.at] == sorted(s.at for s in found.steps if s.at)
 
     # When the trace command runs
@@ -77,8 +75,10 @@ def test_the_trace_follows_an_upload_to_its_alert_by_its_correlation_id(
     shown = capsys.readouterr().out
     assert code == 0
     assert cid in shown
-    positions = [shown.index(step) for step in STEPS]
-    assert positions == sorted(positions)
+    for chain in (LOADER_STEPS, ALERT_STEPS):
+        positions = [shown.index(step) for step in chain]
+        assert positions == sorted(positions)
+    assert all(step in shown for step in STEPS)
     assert "apples" in shown
     if env.on_emulator():
         assert "not recorded here (MiniStack" in shown
