@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ _SIGNATURES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a large file makes millions of them
 class Row:
     """One valid inventory row and the line it came from."""
 
@@ -344,6 +345,9 @@ class InventoryStream:
     Iterate once: a second iteration goes on where the first stopped.
     """
 
+    # Plainly valid one-line rows skip the careful checks; tests turn it off to compare.
+    _fast_path = True
+
     def __init__(
         self,
         chunks: Iterable[bytes],
@@ -452,11 +456,20 @@ class InventoryStream:
         where = "" if problem.line == line else f" (on line {problem.line})"
         return RowError(line, problem.reason + where)
 
+    def _supersede(self, window: dict[tuple[str, str], Row], row: Row) -> None:
+        """`row` repeats a key of the window: the earlier row is dropped, the last one wins."""
+        earlier = window.pop(row.key)
+        self.duplicates += 1
+        if self._keep_duplicates:
+            self.superseded.append(Duplicate(row.store, row.item, earlier.line, row.line))
+        window[row.key] = row
+
     def _parse(self) -> Iterator[tuple[Row, ...]]:
         reader = self._reader
         limit = self._window_rows
         window: dict[tuple[str, str], Row] = {}
         header_seen = False
+        fast = False  # the fast path is taken once the header has been read
         while True:
             try:
                 for record in reader:
@@ -470,6 +483,30 @@ class InventoryStream:
                             return
                         self._reject(self._row_problem(line, problem))
                         continue
+                    if fast and len(record) == 3 and reader.line_num == line:
+                        # The fast path: a one-line record that is plainly valid. Anything it
+                        # does not take (blank, spaces around the count, a sign, a long name,
+                        # ...) goes on to the careful checks below, which decide it.
+                        store, item, count = record
+                        store, item = store.strip(), item.strip()
+                        if (
+                            store
+                            and item
+                            and count.isdigit()
+                            and count.isascii()
+                            and len(count) <= MAX_COUNT_DIGITS
+                            # 4 bytes per character at most: within the key sizes
+                            and len(store) <= MAX_STORE_BYTES // 4
+                            and len(item) <= MAX_ITEM_BYTES // 4
+                        ):
+                            row = Row(store, item, int(count), line)
+                            if window.setdefault((store, item), row) is not row:
+                                self._supersede(window, row)
+                            elif limit is not None and len(window) >= limit:
+                                self.rows += len(window)
+                                yield tuple(window.values())
+                                window = {}
+                            continue
                     if _is_blank(record):
                         continue
                     if not header_seen:
@@ -480,19 +517,16 @@ class InventoryStream:
                             )
                             return
                         header_seen = True
+                        fast = self._fast_path
                         continue
                     parsed = parse_row(record, line)
                     if isinstance(parsed, RowError):
                         self._reject(parsed)
                         continue
-                    earlier = window.pop(parsed.key, None)
-                    if earlier is not None:
-                        self.duplicates += 1
-                        if self._keep_duplicates:
-                            self.superseded.append(
-                                Duplicate(parsed.store, parsed.item, earlier.line, line)
-                            )
-                    window[parsed.key] = parsed
+                    if parsed.key in window:
+                        self._supersede(window, parsed)
+                    else:
+                        window[parsed.key] = parsed
                     if limit is not None and len(window) >= limit:
                         self.rows += len(window)
                         yield tuple(window.values())
@@ -528,7 +562,7 @@ def parse_inventory(data: bytes) -> ParseResult:
     and every duplicate listed.
     """
     stream = InventoryStream((data,), None, errors_kept=None, keep_duplicates=True)
-    rows = tuple(row for window in stream for row in window)
+    rows = tuple(itertools.chain.from_iterable(stream))
     if stream.file_error is not None:
         return ParseResult(rows=(), errors=(), duplicates=(), file_error=stream.file_error)
     return ParseResult(rows=rows, errors=tuple(stream.errors), duplicates=tuple(stream.superseded))
