@@ -108,9 +108,10 @@ simulate-bench: install ## time generating 10,000 files x 50 rows (a benchmark, 
 SHAPE ?= steady
 DURATION ?= 180
 SPEEDUP ?= 100
+WORKERS ?=
 LOAD_ARGS ?=
-load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= FAULTS= LOAD_ARGS=)
-	$(INVENTORY) load --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(FAULTS),--faults $(FAULTS)) $(LOAD_ARGS)
+load: install ## locust run, reports/<run>/ + reports/latest/ (SHAPE=steady|ramp|spike DURATION=180 SPEEDUP=100 ENDPOINT= FAULTS= WORKERS= LOAD_ARGS=)
+	$(INVENTORY) load --shape $(SHAPE) --duration $(DURATION) --speedup $(SPEEDUP) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(FAULTS),--faults $(FAULTS)) $(if $(WORKERS),--workers $(WORKERS)) $(LOAD_ARGS)
 
 bench: install ## ours vs the lab-style baseline vs raw writes vs csv.reader; writes reports/latest/bench.json
 	$(INVENTORY) bench $(BENCH_ARGS)

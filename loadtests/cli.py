@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 EXAMPLES = """
 examples:
@@ -19,10 +20,29 @@ examples:
   inventory load --endpoint http://127.0.0.1:4566 ...   # any emulator
   inventory load --aws ...       # a real AWS deployment (uses your AWS credentials)
   inventory load --faults duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2
+  inventory load --workers 2     # locust's distributed mode: a master and 2 worker processes
+  inventory load --aws --expect-workers 4 --master-bind-host 0.0.0.0 --master-port 5557
+      # and on each other machine: locust -f loadtests/locustfile.py --worker --master-host HOST
 
 Reports go to reports/<run>/ and reports/latest/: report.html (plots, SLO verdict),
 summary.json, locust's CSV and HTML, and files.jsonl (every file's timings).
 """
+
+
+MAX_LOCAL_WORKERS = 64
+
+
+def worker_count(text: str) -> int:
+    """argparse type: a whole number of workers, 0 or more, with a readable error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of worker processes, 0 or more (got {text!r})"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value}); 0 runs one process")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,12 +86,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(that fraction of Load-Inventory's DynamoDB writes throttled); e.g. "
         "duplicate=0.05,late=0.02,sns-outage=10",
     )
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=0,
+        metavar="N",
+        help="locust's distributed mode: a master and N local worker processes (default 0: one "
+        "process); the master keeps the observation and the accounting",
+    )
+    parser.add_argument(
+        "--expect-workers",
+        type=worker_count,
+        default=0,
+        metavar="N",
+        help="also wait for N workers started elsewhere (`locust -f loadtests/locustfile.py "
+        "--worker --master-host HOST --master-port PORT`)",
+    )
+    parser.add_argument(
+        "--master-bind-host",
+        default="127.0.0.1",
+        help="the interface the master listens on for workers (0.0.0.0 for other machines)",
+    )
+    parser.add_argument(
+        "--master-port",
+        type=int,
+        default=0,
+        help="the master's port for workers (default: a free port; set it for --expect-workers)",
+    )
 
 
 def command(args: argparse.Namespace) -> int:
     """One load run; exit 1 when its accounting finds a loss or a mismatch."""
     if args.duration <= 0 or args.rows < 1:
         print("error: --duration must be > 0 and --rows >= 1", file=sys.stderr)
+        return 2
+    if args.workers > MAX_LOCAL_WORKERS:
+        print(
+            f"error: --workers {args.workers}: at most {MAX_LOCAL_WORKERS} local workers "
+            f"(this machine has {os.cpu_count()} CPUs; one worker per core is plenty)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.expect_workers and not args.master_port:
+        print(
+            "error: --expect-workers needs --master-port (the workers connect to it)",
+            file=sys.stderr,
+        )
+        return 2
+    if not 0 <= args.master_port <= 65535:
+        print(f"error: --master-port {args.master_port} is not a TCP port", file=sys.stderr)
         return 2
     from harness.faults import Faults
 
@@ -99,6 +162,8 @@ def command(args: argparse.Namespace) -> int:
         ramp_factor=args.ramp_factor, ramp_step_s=args.ramp_step, spike_base=args.spike_base,
         spike_peak=args.spike_peak, spike_s=args.spike_seconds, label=args.label,
         faults=faults.describe() if faults else "",
+        workers=args.workers, expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host, master_port=args.master_port,
     )  # fmt: skip
     out = run_load(options, outputs, console)
     summary = json.loads((out / "summary.json").read_text("utf-8"))
@@ -122,7 +187,16 @@ def command(args: argparse.Namespace) -> int:
         )
     if "faults" in summary:
         table.add_row("faults injected", summary["faults"]["summary"])
+    if "generator" in summary:
+        table.add_row("load generator", generator_line(summary["generator"]))
     table.add_row("accounting", "OK" if summary["accounting"]["ok"] else "LOSS OR MISMATCH")
     table.add_row("report", str(out / "report.html"))
     console.print(table)
     return 0 if summary["accounting"]["ok"] else 1
+
+
+def generator_line(generator: dict[str, Any]) -> str:
+    """`2 workers; CPU % of a core: master 31.0, worker-1 12.5, ...` for the summary table."""
+    cpu = ", ".join(f"{role} {pct}" for role, pct in generator["cpu_percent"].items())
+    workers = generator.get("workers", 0)
+    return f"{workers or 'no'} workers; CPU % of one core: {cpu}"

@@ -282,6 +282,12 @@ def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]
         )
     if "faults" in summary:
         figures.append(("faults injected", summary["faults"]["summary"]))
+    if "generator" in summary:
+        generator = summary["generator"]
+        cpu = ", ".join(f"{role} {pct} %" for role, pct in generator["cpu_percent"].items())
+        figures.append(
+            (f"load generator ({generator.get('workers') or 'no'} workers)", f"CPU {cpu}")
+        )
     ramp_rows = ""
     if "ramp" in summary:
         ramp_rows = "<h2>Ramp steps</h2>" + _table([_step_row(s) for s in summary["ramp"]["steps"]])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -19,6 +20,7 @@ import gevent
 import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
 from locust.env import Environment
 from locust.html import get_html_report
+from locust.runners import LocalRunner, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 from rich.console import Console
 
@@ -36,6 +38,7 @@ from infra.outputs import StackOutputs
 from inventory.receipts import Receipt
 from loadtests import report
 from loadtests.accounting import account
+from loadtests.distributed import GeneratorCpu, Master, WorkerProcesses, free_port
 from loadtests.measured_cost import projection
 from loadtests.shapes import PacedShape, RampShape, SpikeShape, SteadyShape
 from loadtests.source import FileSource
@@ -64,6 +67,15 @@ class RunOptions:
     spike_s: float = 10.0
     label: str = ""
     faults: str = ""  # a harness.faults spec: duplicate=0.05,late=0.02,sns-outage=10,throttle=0.2
+    # Locust's distributed mode (loadtests.distributed): 0 and 0 is one process, as before.
+    workers: int = 0  # local worker processes the runner starts
+    expect_workers: int = 0  # more workers, started elsewhere, to wait for
+    master_bind_host: str = "127.0.0.1"  # 0.0.0.0 for workers on other machines
+    master_port: int = 0  # 0: any free port (only local workers)
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.expect_workers > 0
 
 
 def make_shape(options: RunOptions) -> PacedShape:
@@ -167,6 +179,7 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
     seed = options.seed if options.seed is not None else uuid.uuid4().int % 10**9
     shape = make_shape(options)
     workdir = Path(tempfile.mkdtemp(prefix="load-files-"))
+    processes = WorkerProcesses()
     try:
         console.print(f"[bold]{run_id}[/]: generating files (seed {seed}) ...")
         source = FileSource.create(
@@ -184,11 +197,33 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
         environment = Environment(user_classes=[StoreUploader], shape_class=shape, stop_timeout=30)
         injector = DeliveryInjector(outputs, faults, log, seed=seed) if faults.redelivers else None
         stores = {f"{source.prefix}/{entry.key}": entry.store for entry in source.manifest.files}
-        tracker = Tracker(environment, InjectingObserver(outputs, injector, stores), inbox)
-        StoreUploader.source = source
-        StoreUploader.tracker = tracker
-        StoreUploader.bucket = outputs.bucket_name
-        runner = environment.create_local_runner()
+        observing = InjectingObserver(outputs, injector, stores)
+        master: Master | None = None
+        runner: LocalRunner | MasterRunner
+        if options.distributed:
+            port = options.master_port or free_port(options.master_bind_host)
+            runner = environment.create_master_runner(options.master_bind_host, port)
+            master = Master(runner)
+            local = "127.0.0.1" if options.master_bind_host in ("0.0.0.0", "*") else None
+            processes = WorkerProcesses.start(
+                options.workers, local or options.master_bind_host, port, out
+            )
+            count = options.workers + options.expect_workers
+            console.print(f"waiting for {count} workers on {options.master_bind_host}:{port} ...")
+            clients = master.wait_for_workers(count, processes)
+            tracker = Tracker(environment, observing, inbox, on_ingested=master.ingested)
+            planned = list(iter(source.next, None))
+            shares = master.start(tracker, shape, planned, outputs.bucket_name, clients)
+            console.print(f"{len(clients)} workers, files per worker: {shares}")
+        else:
+            tracker = Tracker(environment, observing, inbox)
+            StoreUploader.source = source
+            StoreUploader.tracker = tracker
+            StoreUploader.bucket = outputs.bucket_name
+            runner = environment.create_local_runner()
+        roles = {"master": os.getpid()} | {
+            f"worker-{n}": pid for n, pid in enumerate(processes.pids, start=1)
+        }
         csv_writer = StatsCSVFileWriter(
             environment, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True
         )
@@ -200,12 +235,21 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
             f"running {options.shape} for up to {options.duration_s:.0f} s "
             f"against {env.endpoint()} ..."
         )
+        cpu = GeneratorCpu(roles)
         runner.start_shape()
         shape_greenlet = runner.shape_greenlet
         if shape_greenlet is not None:
             shape_greenlet.join()  # ends when the shape returns None (or the files run out)
-        runner.quit()
+        generator = cpu.finish() | {"workers": len(processes.pids) + options.expect_workers}
+        if master is not None:
+            master.wait_for_stats()
+            generator["files_planned_per_worker"] = shares
+            generator["files_started_per_worker"] = master.started_by_worker()
+        runner.quit()  # a master also tells its workers to exit
         ended = time.time()
+        # A stopped worker sits out locust's stop_timeout (30 s) before it reads the quit;
+        # its statistics are in (wait_for_stats), so it is ended after a short grace.
+        processes.stop(timeout_s=2.0)
         console.print("load finished; waiting for the last receipts and alerts ...")
         if injector is not None:
             injector.settle(sleep=gevent.sleep)  # the last injected deliveries run first
@@ -220,8 +264,10 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
         (out / "files.jsonl").write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8"
         )
+        # A worker that died mid-PUT never reported its file: look for those receipts too.
+        unreported = master.unreported(ended) if master is not None else []
         accounting = account(
-            list(tracker.files.values()),
+            [*tracker.files.values(), *unreported],
             workdir,
             f"load/{run_id}",
             before,
@@ -245,6 +291,7 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
         )
         if faults:
             log.write(out / "faults.json")
+        summary["generator"] = generator
         try:
             summary["cost"] = projection(records, outputs, started, time.time())
         except Exception as exc:  # a projection must never lose the run's results
@@ -254,6 +301,7 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
         )
         report.write_html(out, summary, records)
     finally:
+        processes.stop(timeout_s=2.0)  # already gone after a normal run
         shutil.rmtree(workdir, ignore_errors=True)
     latest = options.reports / "latest"
     if latest.is_symlink() or latest.exists():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from locust import LoadTestShape
@@ -46,19 +47,28 @@ class PacedShape(LoadTestShape):
     def __init__(self, duration_s: float) -> None:
         super().__init__()
         self.duration_s = duration_s
+        # Distributed runs (loadtests.distributed): the shape runs on the master, which
+        # forwards each new rate to the workers' pacers and spreads the users over them.
+        self.workers = 1
+        self.on_rate: Callable[[float], None] | None = None
+        self.stopped = False  # set when a worker has no files left
+        self._rate_sent: float | None = None
 
     def rate_at(self, t: float) -> float | None:
         raise NotImplementedError
 
     def tick(self) -> tuple[int, float] | None:
         t = self.get_run_time()
-        if t >= self.duration_s:
+        if t >= self.duration_s or self.stopped:
             return None
         rate = self.rate_at(t)
         if rate is None:
             return None
         PACER.rate = rate
-        users = users_for(rate)
+        if self.on_rate is not None and rate != self._rate_sent:
+            self.on_rate(rate)
+            self._rate_sent = rate
+        users = users_for(rate / self.workers) * self.workers
         return users, float(users)
 
 

@@ -15,6 +15,7 @@ small reads per file, against the pipeline's own dozen or so calls per file.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,30 +49,59 @@ class FileTiming:
 class Tracker:
     """Follows uploads until their receipts and alerts are seen; fires locust request events."""
 
-    def __init__(self, environment: Any, observer: Observer, inbox: AlertInbox) -> None:
+    def __init__(
+        self,
+        environment: Any,
+        observer: Observer,
+        inbox: AlertInbox,
+        on_ingested: Callable[[str], None] | None = None,
+    ) -> None:
         self.environment = environment
         self.observer = observer
         self.inbox = inbox
+        # Distributed runs: tells the worker that uploaded a file that it is in (or failed).
+        self.on_ingested = on_ingested
         self.files: dict[str, FileTiming] = {}
         self._clock: dict[str, float] = {}  # key -> perf_counter at the start of the PUT
         self._ingested: dict[str, Event] = {}
         self._unmatched_alerts: list[Alert] = []
         inbox.start(on_alert=self._on_alert)
 
-    # -- called by users -------------------------------------------------------------------
-    def started(self, key: str, store: str, rows: int, expected_alerts: int, size: int) -> None:
-        self._clock[key] = time.perf_counter()
+    # -- called by users (or, in a distributed run, by the workers' messages) ---------------
+    def started(
+        self,
+        key: str,
+        store: str,
+        rows: int,
+        expected_alerts: int,
+        size: int,
+        started_at: float | None = None,
+    ) -> None:
+        """A PUT starts now, or at `started_at` (epoch seconds) when a worker made it."""
+        now, wall = time.perf_counter(), time.time()
+        at = wall if started_at is None else started_at
+        # Every latency is measured on this process's perf_counter, from the start of the PUT.
+        self._clock[key] = now - (wall - at)
         self._ingested[key] = Event()
-        self.files[key] = FileTiming(key, store, rows, expected_alerts, time.time(), bytes=size)
+        self.files[key] = FileTiming(key, store, rows, expected_alerts, at, bytes=size)
 
-    def put_done(self, key: str, error: Exception | None) -> None:
+    def put_done(
+        self, key: str, error: Exception | str | None, put_ms: float | None = None
+    ) -> None:
+        """The PUT returned; `put_ms` when a worker timed it."""
         timing = self.files[key]
-        timing.put_ms = (time.perf_counter() - self._clock[key]) * 1000
+        timing.put_ms = (
+            put_ms if put_ms is not None else (time.perf_counter() - self._clock[key]) * 1000
+        )
         if error is not None:
             timing.error = f"PUT failed: {error}"
-            self._ingested[key].set()
+            self._set_ingested(key)
             return
         gevent.spawn(self._await_receipt, key)
+
+    def out_of_files(self, environment: Any) -> None:
+        """The run has used every file: it ends."""
+        environment.runner.quit()
 
     def wait_ingested(self, key: str | None, timeout_s: float = RECEIPT_TIMEOUT_S) -> None:
         """Block this user until the given file (a store's previous one) is ingested."""
@@ -104,7 +134,12 @@ class Tracker:
             timing.error = f"no receipt within {RECEIPT_TIMEOUT_S:.0f} s"
             self._fire("INGEST", "receipt", RECEIPT_TIMEOUT_S * 1000, timing.error)
         finally:
-            self._ingested[key].set()
+            self._set_ingested(key)
+
+    def _set_ingested(self, key: str) -> None:
+        self._ingested[key].set()
+        if self.on_ingested is not None:
+            self.on_ingested(key)
 
     def _on_alert(self, alert: Alert) -> None:
         timing = self.files.get(alert.source_key)

@@ -7,14 +7,31 @@ Follows locust's examples/grpc: an abstract user wraps the client and fires
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from locust import User, task
 
 from harness import env
 from loadtests.shapes import PACER
-from loadtests.source import FileSource
-from loadtests.tracker import Tracker
+from loadtests.source import PlannedFile
+
+
+class Files(Protocol):
+    """Where a user gets its next file: `loadtests.source.FileSource`, or a worker's share."""
+
+    def next(self) -> PlannedFile | None: ...
+
+
+class Ledger(Protocol):
+    """What a user reports: `loadtests.tracker.Tracker`, or a worker's `WorkerLedger`."""
+
+    def started(self, key: str, store: str, rows: int, expected_alerts: int, size: int) -> None: ...
+
+    def put_done(self, key: str, error: Exception | None) -> None: ...
+
+    def wait_ingested(self, key: str | None) -> None: ...
+
+    def out_of_files(self, environment: Any) -> None: ...
 
 
 class TimedS3:
@@ -47,8 +64,8 @@ class Boto3User(User):
 
     abstract = True
     # Set by the runner before the run starts.
-    source: FileSource
-    tracker: Tracker
+    source: Files
+    tracker: Ledger
     bucket: str
 
     def wait_time(self) -> float:
@@ -66,7 +83,7 @@ class StoreUploader(Boto3User):
     def upload_snapshot(self) -> None:
         planned = self.source.next()
         if planned is None:
-            self.environment.runner.quit()
+            self.tracker.out_of_files(self.environment)
             return
         self.tracker.wait_ingested(planned.previous_key)
         self.tracker.started(

@@ -24,20 +24,26 @@ CONTRACT_KEYS = {
 }
 
 
-def test_short_steady_run_loses_nothing_and_writes_its_reports(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
-    # Given the deployed stack (the fixture), When locust runs a short steady load
+def run_short_load(reports: Path, label: str, *more: str) -> Path:
+    """A 12 s steady load of 20-row files at 60x; asserts exit 0; its report folder."""
     command = [
         sys.executable, "-m", "loadtests", "run", "--shape", "steady", "--duration", "12",
-        "--speedup", "60", "--rows", "20", "--reports", str(tmp_path), "--label", "smoke",
+        "--speedup", "60", "--rows", "20", "--reports", str(reports), "--label", label, *more,
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=600, env=os.environ.copy(), check=False
     )
-    # Then it exits 0, which it does only when the accounting found nothing lost or wrong
+    # It exits 0 only when the accounting found nothing lost or wrong.
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    latest = tmp_path / "latest"
+    return reports / "latest"
+
+
+def test_short_steady_run_loses_nothing_and_writes_its_reports(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    # Given the deployed stack (the fixture), When locust runs a short steady load,
+    # Then it exits 0 (nothing lost or wrong), with its reports
+    latest = run_short_load(tmp_path, "smoke")
     summary = json.loads((latest / "summary.json").read_text())
     assert summary.keys() >= CONTRACT_KEYS
     assert set(summary["ingest_ms"]) >= {"p50", "p95", "p99"}
