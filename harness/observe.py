@@ -268,7 +268,7 @@ class AlertInbox:
         env.client("sqs").delete_queue(QueueUrl=self.queue_url)
 
     def receive(self, wait_s: int = 1) -> list[Alert]:
-        """One long poll; the messages returned are deleted from the queue."""
+        """One poll (long, of `wait_s` seconds; 0: short); the messages returned are deleted."""
         sqs = env.client("sqs")
         messages = sqs.receive_message(
             QueueUrl=self.queue_url,
@@ -307,9 +307,13 @@ class AlertInbox:
             self._thread = None
 
     def _drain(self) -> None:
+        # Short polls, one every POLL_INTERVAL_S, not long polls: MiniStack answers a long poll
+        # only at its next 100 ms check of the queue, which added 0-100 ms (50 on average) to
+        # every alert measured (docs/load-testing.md, "Where one file's time goes"). On AWS a
+        # short poll samples some of the queue's servers, so a message may wait a poll or two.
         while not self._stop.is_set():
             try:
-                received = self.receive()
+                received = self.receive(wait_s=0)
             except Exception as exc:  # e.g. the emulator going away at the very end
                 if self._stop.is_set():
                     return
@@ -321,6 +325,8 @@ class AlertInbox:
             if self._on_alert is not None:
                 for alert in received:
                     self._on_alert(alert)
+            if not received:
+                self._stop.wait(POLL_INTERVAL_S)
 
     def __enter__(self) -> AlertInbox:
         return self.start()
