@@ -10,7 +10,7 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from botocore.exceptions import ClientError
 
-from inventory import config, receipts, summaries
+from inventory import config, paging, receipts, summaries
 from inventory.batching import BatchResult, Throttled
 from inventory.csv_format import Row
 from inventory.receipts import ObjectRef, Receipt
@@ -213,16 +213,8 @@ class DynamoSummaries:
             "ExpressionAttributeValues": {":s": store},
             "ConsistentRead": True,
         }
-        while True:
-            response = self._inventory.query(**request)
-            for item in response.get("Items", ()):
-                yield ItemStamp(
-                    int(item[config.ATTR_COUNT]), str(item.get(config.ATTR_UPDATED_AT, ""))
-                )
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
+        for item in paging.items(self._inventory.query, request):
+            yield ItemStamp(int(item[config.ATTR_COUNT]), str(item.get(config.ATTR_UPDATED_AT, "")))
 
     @tracer.capture_method(capture_response=False)
     def put(self, summary: StoreSummary) -> bool:

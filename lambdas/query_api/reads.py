@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from inventory import config
+from inventory import config, paging
 
 Item = dict[str, Any]
 Key = dict[str, str]
@@ -93,13 +93,7 @@ def _pages(
     request = {**request, "Limit": size}
     if start:
         request["ExclusiveStartKey"] = start
-    while True:
-        try:
-            response = call(**request)
-        except (ClientError, BotoCoreError) as exc:
-            raise ReadFailedError(str(exc)) from exc
-        yield from response.get("Items", ())
-        last = response.get("LastEvaluatedKey")
-        if not last:
-            return
-        request["ExclusiveStartKey"] = last
+    try:
+        yield from paging.items(call, request)
+    except (ClientError, BotoCoreError) as exc:
+        raise ReadFailedError(str(exc)) from exc

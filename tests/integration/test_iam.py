@@ -120,14 +120,17 @@ def assert_denied(role: Role, action: str, call: Callable[[], object]) -> None:
 # --- the stack's roles and data resources ----------------------------------------------------
 
 
-def stack_resources(resource_type: str, stack_name: str = STACK_NAME) -> list[str]:
-    """The physical ids of a stack's resources of one type (a role's name, a table's name...)."""
+def stack_resources(
+    resource_type: str, stack_name: str = STACK_NAME, logical_prefix: str = ""
+) -> list[str]:
+    """The physical ids of a stack's resources of one type (a role's name, a table's name...),
+    only those whose logical id starts with `logical_prefix` if given."""
     pages = env.client("cloudformation").get_paginator("list_stack_resources")
     return [
         r["PhysicalResourceId"]
         for page in pages.paginate(StackName=stack_name)
         for r in page["StackResourceSummaries"]
-        if r["ResourceType"] == resource_type
+        if r["ResourceType"] == resource_type and r["LogicalResourceId"].startswith(logical_prefix)
     ]
 
 
@@ -386,14 +389,7 @@ def test_check_stock_reads_the_stream_publishes_and_nothing_more(pipeline: Pipel
 
 def query_function_name(stack_name: str = STACK_NAME) -> str:
     """The dashboard's query function (no stack output names it; its construct id does)."""
-    pages = env.client("cloudformation").get_paginator("list_stack_resources")
-    found = [
-        r["PhysicalResourceId"]
-        for page in pages.paginate(StackName=stack_name)
-        for r in page["StackResourceSummaries"]
-        if r["ResourceType"] == "AWS::Lambda::Function"
-        and r["LogicalResourceId"].startswith("DashboardQuery")
-    ]
+    found = stack_resources("AWS::Lambda::Function", stack_name, logical_prefix="DashboardQuery")
     assert len(found) == 1, f"expected one dashboard query function, found {found}"
     return found[0]
 
