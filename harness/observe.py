@@ -237,6 +237,10 @@ class AlertInbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_alert: Callable[[Alert], None] | None = None
+        # Its own client, taken once: the drain thread polls every 10 ms for as long as the
+        # inbox lives, and must keep talking to the endpoint it was made for (a test that
+        # swaps env.client for a fake meanwhile must not see its polls).
+        self._sqs = env.client("sqs")
 
     @classmethod
     def open(cls, topic_arn: str, name: str | None = None) -> AlertInbox:
@@ -269,7 +273,7 @@ class AlertInbox:
 
     def receive(self, wait_s: int = 1) -> list[Alert]:
         """One poll (long, of `wait_s` seconds; 0: short); the messages returned are deleted."""
-        sqs = env.client("sqs")
+        sqs = self._sqs
         messages = sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=10,
