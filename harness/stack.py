@@ -67,9 +67,10 @@ def stack_name(variant: str = variants.DEFAULT_VARIANT) -> str:
 
 
 def _cloud_assembly(variant: str) -> str:
-    # Each variant synthesizes into its own folder: the CDK CLI locks the folder it reads, so
-    # one shared cdk.out would make two deploys at once (ours and the baseline) refuse to run.
-    return "../cdk.out" if variant == variants.DEFAULT_VARIANT else f"../cdk.out/{variant}"
+    # Each variant and each emulator synthesizes into its own folder: the CDK CLI locks the
+    # folder it reads, so one shared cdk.out would make two deploys at once (ours and the
+    # baseline, or two emulators on other ports) refuse to run.
+    return f"../cdk.out/local-{env.endpoint_port()}/{variant}"
 
 
 def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
