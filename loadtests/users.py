@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+import gevent
 from locust import User, task
 
 from harness import env
@@ -70,6 +71,12 @@ class Boto3User(User):
 
     def wait_time(self) -> float:
         return PACER.delay()
+
+    def on_start(self) -> None:
+        # Locust runs a user's first task before its first wait_time: without this, the
+        # first upload of every user would start at once, a burst no shape asked for, and
+        # the slowest files of a short run.
+        gevent.sleep(self.wait_time())
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
