@@ -32,6 +32,10 @@ from inventory.receipts import MAX_ERRORS_KEPT, Receipt, from_item
 from inventory.stock import alert_for
 
 POLL_INTERVAL_S = 0.01
+# A receipt still missing is looked for again after this share of the time already waited
+# (at least POLL_INTERVAL_S): a latency is then overstated by at most 5 % (plus a poll), and
+# a backlog of slow files no longer floods the emulator with the observer's own reads.
+POLL_BACKOFF = 0.05
 ItemKey = tuple[str, str]  # (store, item)
 AlertKey = tuple[str, str, int | None, str]  # store, item, previous_count, source_key
 _deserializer = TypeDeserializer()
@@ -69,21 +73,31 @@ class Observer:
         return {key: (found[-1] if (found := self.receipts(key)) else None) for key in keys}
 
     def wait_for_receipt(
-        self, key: str, *, after: int = 0, timeout_s: float = 30.0, poll_s: float = POLL_INTERVAL_S
+        self,
+        key: str,
+        *,
+        after: int = 0,
+        timeout_s: float = 30.0,
+        poll_s: float = POLL_INTERVAL_S,
+        since: float | None = None,
     ) -> Receipt | None:
         """The newest receipt once the key has more than `after` of them; None at the timeout.
 
         Pass `after=len(observer.receipts(key))` taken before an upload to wait for that
-        upload's own receipt (a re-uploaded key already has receipts).
+        upload's own receipt (a re-uploaded key already has receipts). Polls every `poll_s`,
+        then every POLL_BACKOFF of the time waited since `since` (`time.monotonic()`,
+        default: now).
         """
+        started = time.monotonic() if since is None else since
         deadline = time.monotonic() + timeout_s
         while True:
             found = self.receipts(key)
             if len(found) > after:
                 return found[-1]
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 return None
-            time.sleep(poll_s)
+            time.sleep(max(poll_s, (now - started) * POLL_BACKOFF))
 
     def items(self, store: str | None = None) -> list[dict[str, Any]]:
         """Table items as plain values, for one store (Query) or all of them (Scan)."""

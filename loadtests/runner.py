@@ -33,7 +33,7 @@ from harness.faults import (
     function_level,
 )
 from harness.measure import SLO_INGEST_P99_MS, percentile
-from harness.observe import Observer
+from harness.observe import POLL_INTERVAL_S, Observer
 from infra.outputs import StackOutputs
 from inventory.receipts import Receipt
 from loadtests import report
@@ -145,9 +145,17 @@ class InjectingObserver(Observer):
     stores: dict[str, str] | None = None  # object key -> its store
 
     def wait_for_receipt(
-        self, key: str, *, after: int = 0, timeout_s: float = 30.0, poll_s: float = 0.01
+        self,
+        key: str,
+        *,
+        after: int = 0,
+        timeout_s: float = 30.0,
+        poll_s: float = POLL_INTERVAL_S,
+        since: float | None = None,
     ) -> Receipt | None:
-        receipt = super().wait_for_receipt(key, after=after, timeout_s=timeout_s, poll_s=poll_s)
+        receipt = super().wait_for_receipt(
+            key, after=after, timeout_s=timeout_s, poll_s=poll_s, since=since
+        )
         if receipt is not None and self.injector is not None and self.stores is not None:
             self.injector.on_receipt(self.stores.get(key, ""), receipt)
         return receipt

@@ -8,8 +8,10 @@ Three request types appear in locust's stats, CSV and HTML:
   in an SQS queue subscribed to the topic, matched to its file by `source_key`.
 
 Observation cost: one consistent Query on the receipts table per pending file every
-RECEIPT_POLL_S, plus one SQS long poll at a time. At 50 ms latency that is about three
-small reads per file, against the pipeline's own dozen or so calls per file.
+RECEIPT_POLL_S, or every 5 % of the time it has waited once that is longer
+(`harness.observe.POLL_BACKOFF`), plus the alert inbox's short polls. At 50 ms latency
+that is about five small reads per file, against the pipeline's own dozen or so calls per
+file; a backlog of files waiting seconds costs about 20 reads each, not one per 10 ms.
 """
 
 from __future__ import annotations
