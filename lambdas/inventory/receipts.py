@@ -18,6 +18,9 @@ from inventory.csv_format import MAX_ERRORS_KEPT as MAX_ERRORS_KEPT  # its home 
 from inventory.csv_format import RowError
 
 LOADED = "loaded"
+# A receipt names its file's stores (`Receipt.stores`) only while their names take at most
+# this many bytes, so it stays far below DynamoDB's 400 KB item limit.
+MAX_STORES_BYTES = 32 * 1024
 REJECTED = "rejected"
 
 
@@ -70,6 +73,10 @@ class Receipt:
     duration_ms: float = 0.0
     processed_at: str = ""
     correlation_id: str = ""  # the upload's (ObjectRef.correlation_id); "" on older receipts
+    # The stores whose summaries are refreshed after this receipt is kept, so that a repeated
+    # delivery refreshes them again (an attempt may die between the two); empty when the file
+    # named more than MAX_STORES_BYTES of stores, whose summaries were refreshed before the receipt.
+    stores: tuple[str, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -77,7 +84,10 @@ class Receipt:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (what the handler returns and logs)."""
-        return asdict(self) | {"errors": [asdict(e) for e in self.errors]}
+        return asdict(self) | {
+            "errors": [asdict(e) for e in self.errors],
+            "stores": list(self.stores),
+        }
 
 
 def build_receipt(
@@ -107,6 +117,13 @@ def build_receipt(
         processed_at=processed_at,
         correlation_id=ref.correlation_id,
     )
+
+
+def stores_kept(stores: Sequence[str]) -> tuple[str, ...] | None:
+    """The stores a receipt can name (`Receipt.stores`), or None when they are too many."""
+    if sum(len(store.encode()) for store in stores) > MAX_STORES_BYTES:
+        return None
+    return tuple(stores)
 
 
 def ingest_latency_ms(receipt: Receipt) -> float | None:
@@ -164,5 +181,7 @@ def from_item(item: Mapping[str, Any]) -> Receipt:
             value = float(value)
         elif name == "errors":
             value = tuple(RowError(int(e["line"]), str(e["reason"])) for e in value or ())
+        elif name == "stores":
+            value = tuple(str(store) for store in value or ())
         values[name] = value
     return Receipt(**values)

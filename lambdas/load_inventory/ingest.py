@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -13,7 +13,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from inventory.batching import BatchStore, WriteOutcome, write_all
 from inventory.csv_format import RowError, parse_stream
-from inventory.receipts import ObjectRef, ParseSummary, Receipt, build_receipt, ingest_latency_ms
+from inventory.receipts import (
+    ObjectRef,
+    ParseSummary,
+    Receipt,
+    build_receipt,
+    ingest_latency_ms,
+    stores_kept,
+)
 from inventory.summaries import ItemStamp, StoreSummary, computed_now, summarize
 from inventory.versions import row_version, upload_version
 from load_inventory.aws import Item, ObjectReplacedError, to_item
@@ -80,10 +87,13 @@ class Ingestor:
       one, so a late event for an older upload never overwrites newer data, and never causes
       a change that could alert. Such rows are counted in the receipt as stale.
 
-    After the rows and before the receipt, the summary of every store with valid rows in the
-    file is recounted from the table (inventory.summaries). Every such store, not only those
-    with rows written: a retry of an invocation that died after its writes finds its rows
-    stale, and must still refresh the summaries the first attempt never got to.
+    After the receipt, the summary of every store with valid rows in the file is recounted
+    from the table (inventory.summaries), off the path that makes the file visible. The
+    receipt names those stores, and every delivery of an upload already applied recounts
+    them again: an attempt that died between its receipt and its recounts leaves them to
+    the retry. Every such store, not only those with rows written: the retry finds its rows
+    stale. A file whose store names are too many to keep in a receipt
+    (inventory.receipts.MAX_STORES_BYTES) has its summaries recounted before its receipt.
     """
 
     def __init__(
@@ -122,6 +132,7 @@ class Ingestor:
                 "already applied", extra={"object_key": ref.key, "receipt_id": ref.receipt_id}
             )
             self._metrics.add_metric("RepeatedDeliveries", MetricUnit.Count, 1)
+            self._refresh_summaries(applied.stores)
             return applied
         if ref.size > MAX_OBJECT_BYTES:
             return self._reject(ref, started, too_large(ref.size))
@@ -152,10 +163,14 @@ class Ingestor:
                     f"{len(outcome.failed)} rows of {ref.key} were not written "
                     f"(after {outcome.written} written)"
                 )
-        self._refresh_summaries(sorted(stores))
-        return self._keep(ref, parsed, outcome, started)
+        named = stores_kept(sorted(stores))
+        if named is None:  # too many to name in the receipt: recounted before it
+            self._refresh_summaries(sorted(stores))
+        kept = self._keep(ref, parsed, outcome, started, stores=named or ())
+        self._refresh_summaries(kept.stores)
+        return kept
 
-    def _refresh_summaries(self, stores: list[str]) -> None:
+    def _refresh_summaries(self, stores: Sequence[str]) -> None:
         """Recount each store from the table; a summary computed later is never overwritten."""
         outdated = 0
         for store in stores:
@@ -174,13 +189,13 @@ class Ingestor:
         outcome: WriteOutcome[Item],
         started: float,
         superseded: bool = False,
+        stores: tuple[str, ...] = (),
     ) -> Receipt:
         duration_ms = (time.perf_counter() - started) * 1000
         receipt = build_receipt(
             ref, parsed, outcome.written, duration_ms, self._clock(), rows_stale=outcome.stale
         )
-        if superseded:
-            receipt = replace(receipt, superseded=True)
+        receipt = replace(receipt, superseded=superseded, stores=stores)
         kept = self._receipts.put(receipt)
         self._record(kept, outcome.retries)
         if kept is receipt:  # this delivery wrote it (a racing one may have been first)

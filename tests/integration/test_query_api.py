@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support.query_api import QueryApi
+from tests.support.waiting import eventually
 
 from .conftest import Pipeline
 from .test_pipeline import csv_bytes
@@ -47,7 +48,12 @@ def test_a_loaded_store_is_listed_with_its_items_and_its_zero(
     store, key = loaded
 
     items = api.get(_store_path(store))
-    stores = {s["store"]: s for s in api.pages("/stores", "stores", limit=100)}
+    # The store's summary is recounted just after its receipt is kept
+    stores = eventually(
+        lambda: {s["store"]: s for s in api.pages("/stores", "stores", limit=100)},
+        lambda listed: store in listed,
+        timeout_s=10,
+    )
     zeros = api.pages("/out-of-stock", "items", limit=100)
 
     assert items.status == 200

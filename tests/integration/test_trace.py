@@ -6,15 +6,13 @@ log lines in CloudWatch Logs, and the NoStock message; the trace shows the steps
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import pytest
 
 from harness import cli, env, trace
 from harness.journey import MINISTACK_DELIVERY, Journey
+from tests.support.waiting import eventually
 
 from .conftest import Pipeline
 
@@ -22,21 +20,10 @@ pytestmark = pytest.mark.integration
 
 # The loader stamps the receipt, puts it, then logs its end: "receipt written" comes first.
 LOADER_STEPS = ("uploaded", "loader started", "receipt written", "loader finished")
-# The rows reach the stream before the receipt is written (the summaries are refreshed in
-# between), so Check-Stock's steps may come before the loader's last ones.
+# The rows reach the stream before the receipt is written, so Check-Stock's steps may come
+# before the loader's last ones.
 ALERT_STEPS = ("uploaded", "loader started", "Check-Stock got the change", "NoStock published")
 STEPS = (*LOADER_STEPS, *ALERT_STEPS[2:])
-T = TypeVar("T")
-
-
-def eventually(find: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 30.0) -> T:
-    """Poll `find` until `done` holds for its answer (the last answer at the deadline)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = find()
-        if done(found) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def test_the_trace_follows_an_upload_to_its_alert_by_its_correlation_id(

@@ -152,7 +152,10 @@ def test_other_summary_put_errors_fail_the_load() -> None:
 
 
 def ingestor(
-    table: VersionedTable, objects: InMemoryObjects, summaries: InMemorySummaries
+    table: VersionedTable,
+    objects: InMemoryObjects,
+    summaries: InMemorySummaries,
+    receipts: InMemoryReceipts | None = None,
 ) -> Ingestor:
     logger = Logger(service="summaries-test", stream=io.StringIO())
     metrics = Metrics(namespace="Test", service="summaries-test")
@@ -160,7 +163,7 @@ def ingestor(
     return Ingestor(
         objects,
         table,
-        InMemoryReceipts(),
+        receipts if receipts is not None else InMemoryReceipts(),
         summaries,
         logger,
         metrics,
@@ -169,7 +172,24 @@ def ingestor(
     )
 
 
-def test_each_store_in_the_file_is_recounted_from_the_table_before_the_receipt() -> None:
+class ReceiptsFirst(InMemorySummaries):
+    """Summaries that note, at each put, how many receipts were kept by then."""
+
+    def __init__(self, table: VersionedTable, receipts: InMemoryReceipts) -> None:
+        super().__init__(lambda: table.items.values())
+        self.receipts = receipts
+        self.receipts_before: list[int] = []
+        self.fail_next = False
+
+    def put(self, summary: StoreSummary) -> bool:
+        self.receipts_before.append(len(self.receipts.receipts))
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("the invocation died here")
+        return super().put(summary)
+
+
+def test_each_store_in_the_file_is_recounted_from_the_table_after_the_receipt() -> None:
     # Given a table that already holds an item of Berlin, and a file for Berlin and Köln
     table = VersionedTable()
     objects = InMemoryObjects()
@@ -192,6 +212,45 @@ def test_each_store_in_the_file_is_recounted_from_the_table_before_the_receipt()
         "Köln", 1, 1, "2024-05-01T10:00:00.000+00:00", kept.summaries["Köln"].computed_at
     )
     assert [s.store for s in kept.puts] == ["Berlin", "Berlin", "Köln"]
+    assert receipt.stores == ("Berlin", "Köln")
+
+
+def test_the_receipt_is_kept_before_the_recount_and_a_retry_recounts() -> None:
+    # Given a loader that dies while recounting, after its receipt was kept
+    table, objects, receipts = VersionedTable(), InMemoryObjects(), InMemoryReceipts()
+    kept = ReceiptsFirst(table, receipts)
+    objects.objects[(BUCKET, "a.csv")] = b"store,item,count\nBerlin,Apples,0\n"
+    ref = ObjectRef(BUCKET, "a.csv", "01", event_time="2024-05-01T09:00:00Z")
+    kept.fail_next = True
+    with pytest.raises(RuntimeError, match="died"):
+        ingestor(table, objects, kept, receipts).ingest(ref)
+    assert kept.receipts_before == [1] and kept.summaries == {}
+
+    # When the event is delivered again
+    receipt = ingestor(table, objects, kept, receipts).ingest(ref)
+
+    # Then the upload is not applied twice, but its store is recounted
+    assert receipts.receipts == [receipt] and receipt.stores == ("Berlin",)
+    assert kept.summaries["Berlin"].out_of_stock == 1
+
+
+def test_stores_too_many_to_name_in_the_receipt_are_recounted_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a file whose store names take more bytes than a receipt keeps
+    monkeypatch.setattr("inventory.receipts.MAX_STORES_BYTES", 8)
+    table, objects, receipts = VersionedTable(), InMemoryObjects(), InMemoryReceipts()
+    kept = ReceiptsFirst(table, receipts)
+    objects.objects[(BUCKET, "a.csv")] = b"store,item,count\nBerlin,A,1\nPotsdam,B,0\n"
+
+    # When it is loaded
+    ref = ObjectRef(BUCKET, "a.csv", "01", event_time="2024-05-01T09:00:00Z")
+    receipt = ingestor(table, objects, kept, receipts).ingest(ref)
+
+    # Then both stores were recounted before the receipt, which names none
+    assert kept.receipts_before == [0, 0]
+    assert set(kept.summaries) == {"Berlin", "Potsdam"}
+    assert receipt.stores == ()
 
 
 def test_a_retried_load_whose_rows_are_all_stale_still_refreshes_its_stores() -> None:
