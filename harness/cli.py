@@ -46,6 +46,7 @@ TOOLS = (
     ("cost", "loadtests.cost", "what the pipeline would cost on AWS at a files/day rate"),
     ("bench-parser", "loadtests.parser_bench", "our CSV parser against bare csv.reader"),
     ("bench-writes", "loadtests.raw_writes", "the emulator's raw BatchWriteItem rate"),
+    ("floor", "loadtests.floor", "ingest latency: the emulator's floor beside ours, alternately"),
     (
         "bench-large",
         "loadtests.large_files",

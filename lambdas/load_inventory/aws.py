@@ -108,8 +108,21 @@ class S3Objects:
             if code in {"PreconditionFailed", "412"}:
                 raise ObjectReplacedError(f"{key} no longer has ETag {etag}") from exc
             raise
-        chunks: Iterator[bytes] = response["Body"].iter_chunks(self._chunk_bytes)
-        return chunks
+        return ObjectChunks(response["Body"], self._chunk_bytes)
+
+
+class ObjectChunks(Iterator[bytes]):
+    """An object's body as chunks; `close` releases its connection unread."""
+
+    def __init__(self, body: Any, chunk_bytes: int) -> None:
+        self._body = body
+        self._chunks: Iterator[bytes] = body.iter_chunks(chunk_bytes)
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._body.close()
 
 
 class DynamoInventory:

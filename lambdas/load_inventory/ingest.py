@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -59,6 +60,17 @@ def too_large(size: int) -> str:
         f"file too large: {size:,} bytes, over the {MAX_OBJECT_BYTES:,}-byte limit; "
         "split it into several files"
     )
+
+
+def _discard(opening: Future[Iterator[bytes] | None]) -> None:
+    """Close an object opened for nothing (its upload was applied already)."""
+    try:
+        chunks = opening.result()
+    except Exception:  # whatever the read found, the receipt already answers
+        return
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Ingestor:
         self._metrics = metrics
         self._clock = clock
         self._concurrency = concurrency
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="open-object")
 
     def ingest(self, ref: ObjectRef) -> Receipt:
         started = time.perf_counter()
@@ -126,18 +139,24 @@ class Ingestor:
             "ingest started",
             extra={"object_key": ref.key, "receipt_id": ref.receipt_id, "size": ref.size},
         )
+        # The object is opened while the receipt is looked up: two round trips overlap.
+        opening = None
+        if ref.size <= MAX_OBJECT_BYTES:
+            opening = self._reader.submit(self._objects.open, ref.bucket, ref.key, ref.etag)
         applied = self._receipts.get(ref.key, ref.receipt_id)
         if applied is not None:
+            if opening is not None:
+                _discard(opening)
             self._logger.info(
                 "already applied", extra={"object_key": ref.key, "receipt_id": ref.receipt_id}
             )
             self._metrics.add_metric("RepeatedDeliveries", MetricUnit.Count, 1)
             self._refresh_summaries(applied.stores)
             return applied
-        if ref.size > MAX_OBJECT_BYTES:
+        if opening is None:
             return self._reject(ref, started, too_large(ref.size))
         try:
-            chunks = self._objects.open(ref.bucket, ref.key, ref.etag)
+            chunks = opening.result()
         except ObjectReplacedError:
             # A newer upload of the key replaced this one before it was loaded; that upload's
             # own event loads it. This one is superseded: nothing of it is applied.

@@ -292,10 +292,10 @@ def test_a_repeated_delivery_returns_the_first_receipt_and_writes_nothing(world:
     # When its event is delivered again
     again = world.ingestor.ingest(obj)
 
-    # Then nothing is read or written, and the first receipt is the answer
+    # Then nothing is written, and the first receipt is the answer (the object was opened
+    # while the receipt was looked up, and is left unread)
     assert again == first
     assert len(world.inventory.calls) == calls
-    assert world.objects.reads == [(BUCKET, "stores/berlin.csv")]
     assert world.receipts.receipts == [first]
 
 
@@ -346,3 +346,41 @@ def test_a_file_over_the_size_limit_is_rejected_without_being_read(world: World)
     assert receipt.status == "rejected"
     assert "file too large" in (receipt.reason or "")
     assert world.objects.reads == []
+
+
+class ClosableChunks:
+    """Chunks that remember whether they were read or closed."""
+
+    def __init__(self, data: bytes) -> None:
+        self._chunks = iter([data])
+        self.read = False
+        self.closed = False
+
+    def __iter__(self) -> ClosableChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        self.read = True
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_object_opened_for_an_upload_already_applied_is_closed_unread(world: World) -> None:
+    # Given an upload already applied
+    obj = world.upload("stores/berlin.csv", b"store,item,count\nBerlin,Apples,5\n")
+    world.ingestor.ingest(obj)
+    opened: list[ClosableChunks] = []
+
+    def reopen(bucket: str, key: str, etag: str = "") -> ClosableChunks:
+        opened.append(ClosableChunks(world.objects.objects[(bucket, key)]))
+        return opened[-1]
+
+    world.objects.open = reopen  # type: ignore[method-assign,assignment]
+
+    # When its event is delivered again
+    world.ingestor.ingest(obj)
+
+    # Then the object opened meanwhile is closed without being read
+    assert [(c.read, c.closed) for c in opened] == [(False, True)]
