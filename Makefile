@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench bench-large redrive clean
+.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench bench-large scale redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -118,6 +118,11 @@ bench: install ## ours vs the lab-style baseline vs raw writes vs csv.reader; wr
 
 bench-large: install ## the loader's peak memory on 1, 10 and 100 MB files, and 100 MB end to end (about 20 min); reports/latest/large.json
 	$(INVENTORY) bench-large $(LARGE_ARGS)
+
+BY ?= size
+SCALE_ARGS ?=
+scale: install ## scaling curves against file size (BY=size) or arrival rate (BY=rate), about 10 min each; reports/<stamp>-scale-<by>/ (SCALE_ARGS=)
+	$(INVENTORY) scale --by $(BY) $(SCALE_ARGS)
 
 REDRIVE_ARGS ?=
 redrive: install ## re-drive LoadInventoryFailures and CheckStockFailures into the functions (REDRIVE_ARGS=--dry-run)

@@ -36,13 +36,14 @@ examples:
 VARIANTS = ("ours", "baseline")
 DOWN_WAIT_S = 60.0  # how long `inventory down` waits for what is in flight, by default
 LISTED = 20  # files and alerts listed by name; the rest are counted
-LOCUST_COMMANDS = ("load", "bench")  # they run under gevent
+LOCUST_COMMANDS = ("load", "bench", "scale")  # they run under gevent
 DEMO_USER = "demo@example.com"  # `make demo` gives it a new password each run, and prints it
 
 # Commands whose options live in another module: (name, module, help).
 TOOLS = (
     ("load", "loadtests.cli", "a headless locust run with reports (`inventory load --help`)"),
     ("bench", "loadtests.bench", "ours vs the lab-style baseline vs raw writes vs csv.reader"),
+    ("scale", "loadtests.scale", "scaling curves against file size or arrival rate, with plots"),
     ("cost", "loadtests.cost", "what the pipeline would cost on AWS at a files/day rate"),
     ("bench-parser", "loadtests.parser_bench", "our CSV parser against bare csv.reader"),
     ("bench-writes", "loadtests.raw_writes", "the emulator's raw BatchWriteItem rate"),

@@ -103,20 +103,25 @@ def summarize(
     return summary
 
 
-def _figure_png(draw: Any) -> str:
+def figure_png(draw: Any, size: tuple[float, float] = (9, 3.6)) -> bytes:
+    """A PNG of one plot in the reports' style: `draw(ax)` fills the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=size, dpi=100)
     draw(ax)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def _figure_png(draw: Any) -> str:
+    return base64.b64encode(figure_png(draw)).decode()
 
 
 def _windows(records: list[dict[str, Any]], t0: float, width: float = 5.0) -> list[float]:
@@ -198,7 +203,8 @@ def plots(records: list[dict[str, Any]], started: float) -> dict[str, str]:
     }
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
+def table_html(rows: list[tuple[str, Any]]) -> str:
+    """A two-column HTML table of (label, value) rows, escaped."""
     cells = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
     )
@@ -242,7 +248,7 @@ def _faults_section(faults: dict[str, Any]) -> str:
         f"<h2>Faults injected</h2><p>Spec <code>{html.escape(faults['spec'])}</code>: "
         f"{html.escape(faults['summary'])}. The accounting below must still be clean.</p>"
     )
-    return heading + _table(rows) + more + failed
+    return heading + table_html(rows) + more + failed
 
 
 def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]) -> Path:
@@ -290,7 +296,8 @@ def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]
         )
     ramp_rows = ""
     if "ramp" in summary:
-        ramp_rows = "<h2>Ramp steps</h2>" + _table([_step_row(s) for s in summary["ramp"]["steps"]])
+        steps = [_step_row(s) for s in summary["ramp"]["steps"]]
+        ramp_rows = "<h2>Ramp steps</h2>" + table_html(steps)
     if "faults" in summary:
         ramp_rows += _faults_section(summary["faults"])
     titles = {
@@ -309,10 +316,10 @@ def write_html(out: Path, summary: dict[str, Any], records: list[dict[str, Any]]
         verdict=verdict,
         ingest_p99=summary["slo"]["ingest_p99_ms"],
         slo=f"{SLO_INGEST_P99_MS:.0f}",
-        figures=_table(figures),
+        figures=table_html(figures),
         images=pictures,
         ramp=ramp_rows,
-        accounting=_table(list(summary["accounting"].items())),
+        accounting=table_html(list(summary["accounting"].items())),
     )
     path = out / "report.html"
     path.write_text(body, "utf-8")

@@ -39,7 +39,7 @@ from inventory.receipts import Receipt
 from loadtests import report
 from loadtests.accounting import account
 from loadtests.distributed import GeneratorCpu, Master, WorkerProcesses, free_port
-from loadtests.measured_cost import projection
+from loadtests.measured_cost import projection, replayed
 from loadtests.shapes import PacedShape, RampShape, SpikeShape, SteadyShape
 from loadtests.source import FileSource
 from loadtests.tracker import Tracker
@@ -72,6 +72,9 @@ class RunOptions:
     expect_workers: int = 0  # more workers, started elsewhere, to wait for
     master_bind_host: str = "127.0.0.1"  # 0.0.0.0 for workers on other machines
     master_port: int = 0  # 0: any free port (only local workers)
+    # Exactly this many files, the run ending when they are all in (0: what the shape's rate
+    # over duration_s needs). `inventory scale` steps by a number of files.
+    files: int = 0
 
     @property
     def distributed(self) -> bool:
@@ -190,9 +193,8 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
     processes = WorkerProcesses()
     try:
         console.print(f"[bold]{run_id}[/]: generating files (seed {seed}) ...")
-        source = FileSource.create(
-            workdir, f"load/{run_id}", files_needed(shape, options.duration_s), options.rows, seed
-        )
+        count = options.files or files_needed(shape, options.duration_s)
+        source = FileSource.create(workdir, f"load/{run_id}", count, options.rows, seed)
         observer = Observer(outputs)
         before = observer.counts_of(source.manifest.stores)
         source.start_from(before)
@@ -301,7 +303,16 @@ def _run(options: RunOptions, outputs: StackOutputs, console: Console, applied: 
             log.write(out / "faults.json")
         summary["generator"] = generator
         try:
-            summary["cost"] = projection(records, outputs, started, time.time())
+            in_order = sorted(tracker.files.values(), key=lambda f: f.started_at)
+            replay = replayed(
+                [(f.key, f.store) for f in in_order if f.ingest_ms is not None],
+                workdir,
+                f"load/{run_id}",
+                before,
+            )
+            summary["cost"] = projection(
+                records, outputs, started, time.time(), replay=replay, prefix=f"load/{run_id}/"
+            )
         except Exception as exc:  # a projection must never lose the run's results
             summary["cost"] = {"error": f"cost projection failed: {exc}"}
         (out / "summary.json").write_text(

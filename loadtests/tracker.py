@@ -102,8 +102,13 @@ class Tracker:
         gevent.spawn(self._await_receipt, key)
 
     def out_of_files(self, environment: Any) -> None:
-        """The run has used every file: it ends."""
-        environment.runner.quit()
+        """The run has used every file: it ends at the shape's next tick, as a distributed run
+        does, so the uploads under way finish (quitting from a user's task upsets locust)."""
+        shape = environment.shape_class
+        if shape is None:
+            environment.runner.quit()
+        else:
+            shape.stopped = True
 
     def wait_ingested(self, key: str | None, timeout_s: float = RECEIPT_TIMEOUT_S) -> None:
         """Block this user until the given file (a store's previous one) is ingested."""

@@ -15,7 +15,7 @@ from tests.support.offline import set_offline_aws
 
 pytestmark = pytest.mark.unit
 
-COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "cost",
+COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "scale", "cost",
             "bench-parser", "bench-writes", "floor", "bench-large", "redrive", "user",
             "openapi", "trace"}  # fmt: skip
 
