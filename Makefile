@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench bench-large scale redrive clean
+.PHONY: help install demo up down outputs test lint format unit infra-test integration property simulate simulate-bench load bench bench-large deploy destroy scale redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -123,6 +123,16 @@ BY ?= size
 SCALE_ARGS ?=
 scale: install ## scaling curves against file size (BY=size) or arrival rate (BY=rate), about 10 min each; reports/<stamp>-scale-<by>/ (SCALE_ARGS=)
 	$(INVENTORY) scale --by $(BY) $(SCALE_ARGS)
+
+# Promotion: to AWS with your credentials and region (the SDK's defaults), or rehearsed on the
+# emulator when AWS_ENDPOINT_URL is set (cdklocal). docs/deploying.md.
+DEPLOY_ARGS ?=
+deploy: install ## gate (lint, unit, property, infra), then cdk deploy with your AWS credentials (asks first), then `inventory smoke` (DEPLOY_ARGS=--yes)
+	$(INVENTORY) deploy $(DEPLOY_ARGS)
+
+DESTROY_ARGS ?=
+destroy: install ## cdk destroy the stack (asks first), then list the retained bucket and tables and how to delete them (DESTROY_ARGS=--yes)
+	$(INVENTORY) destroy $(DESTROY_ARGS)
 
 REDRIVE_ARGS ?=
 redrive: install ## re-drive LoadInventoryFailures and CheckStockFailures into the functions (REDRIVE_ARGS=--dry-run)

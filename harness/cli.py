@@ -57,6 +57,9 @@ TOOLS = (
     ("openapi", "harness.openapi", "print the query API's OpenAPI document (docs/openapi.json)"),
     ("user", "harness.users", "dashboard users: `inventory user add EMAIL`"),
     ("trace", "harness.trace", "one uploaded file's journey, or what was slow or failed lately"),
+    ("deploy", "harness.deploy", "gate (lint, unit, property, infra), cdk deploy, smoke test"),
+    ("smoke", "harness.smoke", "a short end-to-end check of a deployed stack (AWS or emulator)"),
+    ("destroy", "harness.destroy", "cdk destroy; list the retained resources and how to delete"),
 )
 
 
@@ -404,12 +407,21 @@ def main(argv: list[str] | None = None) -> int:
         import locust  # noqa: F401  (first: gevent's monkey-patching must precede boto3)
     from harness.dashboard import DashboardError
     from harness.emulator import EmulatorError
+    from harness.identity import explain
     from harness.stack import DeployError
 
     try:
         code: int = args.handler(args)
     except (EmulatorError, DeployError, DashboardError) as exc:
         _stderr().print(f"[red]error:[/] {exc}")
+        return 1
+    except Exception as exc:
+        # Missing or expired credentials, no region, an endpoint that does not answer: one
+        # paragraph saying what to do, never a traceback.
+        problem = explain(exc)
+        if problem is None:
+            raise
+        _stderr().print(f"[red]error:[/] {problem}")
         return 1
     return code
 

@@ -37,6 +37,28 @@ def endpoint() -> str:
     return os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT)
 
 
+def endpoint_configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether AWS_ENDPOINT_URL names an endpoint (an emulator): not AWS itself."""
+    return bool(environ.get("AWS_ENDPOINT_URL", "").strip())
+
+
+def use_configured_target(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """For the commands that go wherever the SDK is configured to go (deploy, smoke, destroy).
+
+    With AWS_ENDPOINT_URL set, the emulator's defaults fill in what is missing around it
+    (region, the `test` keys, its certificate); without it nothing is touched, and the SDK's
+    own configuration (your profile or environment, your region: AWS_REGION counts, as for the
+    CDK CLI) reaches AWS. Returns the endpoint, or None for AWS.
+    """
+    if not endpoint_configured(environ):
+        # boto3 reads AWS_DEFAULT_REGION only; the CDK CLI (and most people) AWS_REGION too.
+        if environ.get("AWS_REGION") and not environ.get("AWS_DEFAULT_REGION"):
+            environ["AWS_DEFAULT_REGION"] = environ["AWS_REGION"]
+        return None
+    use_emulator_defaults(environ)
+    return environ["AWS_ENDPOINT_URL"]
+
+
 def endpoint_port(url: str | None = None) -> int:
     return urlparse(url or endpoint()).port or DEFAULT_PORT
 
@@ -156,7 +178,8 @@ def use_emulator_defaults(environ: MutableMapping[str, str] = os.environ) -> Non
 
     The default endpoint is loopback port 4566: https under `AUTH=true`, or when the
     emulator this project started there serves https; http otherwise. Never used against
-    AWS: deploying there (`cdk deploy`) leaves the environment alone.
+    AWS: `inventory deploy` without AWS_ENDPOINT_URL (`cdk deploy`) leaves the environment
+    alone (`use_configured_target`).
     """
     if "AWS_ENDPOINT_URL" not in environ:
         recorded = recorded_mode(DEFAULT_PORT)

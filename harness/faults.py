@@ -398,14 +398,31 @@ def function_faults(
     kills a worker busy at that moment, where AWS lets it finish, so switch faults while the
     function is idle (before a run, and after it has settled).
     """
-    original = _environment(function_name)
-    original.pop(ENV_FAULTS, None)
-    try:
-        with _sigint_deferred():
-            _set_environment(function_name, {**original, ENV_FAULTS: settings.to_env()})
+    with function_environment(
+        function_name, {ENV_FAULTS: settings.to_env()}, forget=(ENV_FAULTS,)
+    ) as original:
         if log is not None:
             value = f"{ENV_FAULTS}={settings.to_env()}"
             log.add(kind or "function", function_name, f"{value}; {detail}" if detail else value)
+        yield original
+
+
+@contextmanager
+def function_environment(
+    function_name: str, changes: Mapping[str, str], forget: tuple[str, ...] = ()
+) -> Iterator[dict[str, str]]:
+    """Change some of a function's environment variables for the block; restore them after.
+
+    The original environment comes back however the block ends, Ctrl-C included; `forget`
+    names variables never taken for the original (a value a killed run left behind). Yields
+    the original. (Also how a test breaks a deployed function on purpose, e.g. its TOPIC_ARN.)
+    """
+    original = _environment(function_name)
+    for name in forget:
+        original.pop(name, None)
+    try:
+        with _sigint_deferred():
+            _set_environment(function_name, {**original, **changes})
         yield original
     finally:
         with _sigint_deferred():

@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
@@ -17,10 +19,14 @@ from harness import dashboard, emulator, env
 from infra import variants
 from infra.outputs import MissingOutputsError, StackOutputs
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 BIN = ROOT / "node_modules" / ".bin"
 STACK_NAME = variants.stack_name(variants.OURS)
+BOOTSTRAP_STACK = "CDKToolkit"  # what `cdk bootstrap` deploys (the default toolkit stack name)
 # jsii warns loudly on Node 20; the CLI pins are tested on it, so keep the output readable.
 QUIET_JSII = {
     f"JSII_SILENCE_WARNING_{kind}_NODE_VERSION": "20"
@@ -48,68 +54,203 @@ def cdk_environment() -> dict[str, str]:
     return environ
 
 
-def _cli(*args: str, tool: str = "cdklocal") -> str:
+def _cli(*args: str, tool: str = "cdklocal", echo: Console | None = None) -> str:
+    """Run the CDK CLI in infra/; its output. `echo` shows the output as it comes."""
     executable = BIN / tool
     if not executable.exists():
         raise DeployError(f"{executable.relative_to(ROOT)} is missing; run `make install` first")
-    result = subprocess.run(
-        [str(executable), *args], cwd=INFRA, env=cdk_environment(),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise DeployError(f"{tool} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout + result.stderr
+    with subprocess.Popen(
+        [str(executable), *args], cwd=INFRA, env=cdk_environment(), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if echo is not None:
+                echo.out(line.rstrip("\n"), highlight=False)
+    output = "".join(lines)
+    if process.returncode != 0:
+        raise DeployError(_cli_failure(tool, args, output))
+    return output
 
 
-def stack_name(variant: str = variants.DEFAULT_VARIANT) -> str:
-    """The stack a variant deploys as: InventoryStack (ours) or InventoryBaselineStack."""
-    return variants.stack_name(variant)
+# What the CDK CLI prints when the account was never bootstrapped, or the credentials fail.
+_NOT_BOOTSTRAPPED = ("has not been bootstrapped", "/cdk-bootstrap/", "Is this account bootstrapped")
+_CREDENTIALS = ("ExpiredToken", "Unable to resolve AWS account", "Could not load credentials",
+                "InvalidClientTokenId", "security token included in the request is")  # fmt: skip
 
 
-def _cloud_assembly(variant: str) -> str:
+def _cli_failure(tool: str, args: Sequence[str], output: str) -> str:
+    """Why the CDK CLI failed, in a sentence when it is a known cause; with its output's tail."""
+    tail = "\n".join(output.rstrip().splitlines()[-40:])
+    command = f"{tool} {' '.join(args[:2])}"
+    if any(sign in output for sign in _NOT_BOOTSTRAPPED):
+        return f"{command} failed: {not_bootstrapped_message()}\n{tail}"
+    if any(sign in output for sign in _CREDENTIALS):
+        return (
+            f"{command} failed: the CDK CLI could not use your AWS credentials (missing, "
+            "expired or refused). Sign in again (`aws sso login`, or new keys), check with "
+            f"`aws sts get-caller-identity`, then run the command again.\n{tail}"
+        )
+    return f"{command} failed:\n{tail}"
+
+
+def not_bootstrapped_message(account: str = "ACCOUNT", region: str = "REGION") -> str:
+    return (
+        f"the account {account} is not bootstrapped for the CDK in {region} (no CDKToolkit "
+        "stack): the CDK needs its staging bucket and deploy roles there. Run, once per account "
+        f"and region: `cd infra && ../node_modules/.bin/cdk bootstrap aws://{account}/{region}` "
+        "(docs/deploying.md, Prerequisites)"
+    )
+
+
+def stack_name(variant: str = variants.DEFAULT_VARIANT, name: str | None = None) -> str:
+    """The stack a variant deploys as: `name` when given (checked), else InventoryStack (ours)
+    or InventoryBaselineStack."""
+    default = variants.stack_name(variant)  # an unknown variant fails here
+    if not name:
+        return default
+    try:
+        return variants.check_stack_name(name)
+    except ValueError as exc:
+        raise DeployError(str(exc)) from exc
+
+
+def _cloud_assembly(variant: str, name: str | None = None) -> str:
     # Each variant and each emulator synthesizes into its own folder: the CDK CLI locks the
     # folder it reads, so one shared cdk.out would make two deploys at once (ours and the
-    # baseline, or two emulators on other ports) refuse to run.
-    return f"../cdk.out/local-{env.endpoint_port()}/{variant}"
+    # baseline, or two emulators on other ports) refuse to run. A stack under another name
+    # (a rehearsal) and AWS get folders of their own too.
+    where = f"local-{env.endpoint_port()}" if env.endpoint_configured() else "aws"
+    own = f"-{name}" if name and name != variants.stack_name(variant) else ""
+    return f"../cdk.out/{where}/{variant}{own}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One stack the CDK CLI deploys or destroys, and how, chosen by the configuration:
+    with AWS_ENDPOINT_URL set, `cdklocal` and the emulator's contexts and parameters; without
+    it, `cdk` and the real ones (the dashboard published, the uploads audited)."""
+
+    variant: str = variants.DEFAULT_VARIANT
+    name: str | None = None  # None: the variant's own stack name
+
+    @property
+    def stack(self) -> str:
+        return stack_name(self.variant, self.name)
+
+    @property
+    def local(self) -> bool:
+        return env.endpoint_configured()
+
+    @property
+    def tool(self) -> str:
+        return "cdklocal" if self.local else "cdk"
+
+    @property
+    def assembly(self) -> str:
+        return _cloud_assembly(self.variant, self.name)
+
+    def contexts(self) -> list[str]:
+        found = [f"{variants.CONTEXT_KEY}={self.variant}"]
+        if self.stack != variants.stack_name(self.variant):
+            found.append(f"{variants.STACK_NAME_CONTEXT_KEY}={self.stack}")
+        if self.local:
+            found += [
+                # Publish and deploy with the CLI's own keys, not through the bootstrap's
+                # roles, so the deploy does not depend on MiniStack's role assumption
+                # (docs/deploying.md).
+                f"{variants.SYNTHESIZER_CONTEXT_KEY}={variants.CLI_CREDENTIALS}",
+                # The API's CORS lets the local dashboard server call it (on AWS: the
+                # distribution).
+                f"{variants.DASHBOARD_ORIGINS_CONTEXT_KEY}={_dashboard_origin()}",
+            ]
+        return found
+
+    def parameters(self) -> dict[str, str]:
+        """The stack parameters: on AWS the page is published and the uploads audited.
+
+        On the emulator neither: MiniStack cannot run CDK's BucketDeployment (its handler calls
+        /opt/awscli/aws, and the local executor puts layers on sys.path, not /opt), so the
+        page is served by the local server instead (harness/dashboard.py); nor does its
+        CloudFormation know AWS::CloudTrail::Trail.
+        """
+        if self.variant != variants.OURS:
+            return {}
+        publish = "false" if self.local else "true"
+        return {
+            variants.PUBLISH_DASHBOARD_PARAMETER: publish,
+            variants.AUDIT_UPLOADS_PARAMETER: publish,
+        }
+
+    def arguments(self) -> list[str]:
+        """What `deploy` and `destroy` both pass: contexts and the cloud assembly folder."""
+        found = []
+        for context in self.contexts():
+            found += ["--context", context]
+        return [*found, "--output", self.assembly]
+
+
+def deploy(
+    variant: str = variants.DEFAULT_VARIANT, *, name: str | None = None, echo: Console | None = None
+) -> StackOutputs:
+    """Deploy one variant with the CDK CLI wherever the SDK is configured to go; its outputs.
+
+    With AWS_ENDPOINT_URL set (the emulator): `cdklocal`, bootstrapping the emulator first, and
+    the local parameters and contexts (`Deployment`). Without it: `cdk` with your credentials
+    and region, into an account that must already be bootstrapped (`cdk bootstrap`).
+    """
+    deployment = Deployment(variant, name)
+    target = deployment.stack  # an unknown variant or a bad name fails here, before any CLI
+    env.use_configured_target()
+    started = time.perf_counter()
+    sts = env.client("sts")
+    account = sts.get_caller_identity()["Account"]
+    region = sts.meta.region_name
+    if deployment.local:
+        _cli("bootstrap", f"aws://{account}/{region}", "--quiet")
+    else:
+        check_bootstrapped(account, region)
+    parameters = []
+    for key, value in deployment.parameters().items():
+        parameters += ["--parameters", f"{key}={value}"]
+    _cli(
+        "deploy", target, "--require-approval", "never", "--progress", "events",
+        *deployment.arguments(), *parameters,
+        tool=deployment.tool, echo=echo,
+    )  # fmt: skip
+    deployed = outputs(variant, name=target)
+    if deployment.local and variant == variants.OURS:
+        _apply_api_cors(target, deployment.assembly)
+    print(f"Deployed {target} to {_where()} in {time.perf_counter() - started:.1f} s")
+    return deployed
 
 
 def deploy_local(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
     """cdklocal bootstrap + deploy one variant to the emulator at AWS_ENDPOINT_URL; its outputs."""
-    name = stack_name(variant)  # an unknown variant fails here, before any CLI runs
+    stack_name(variant)  # an unknown variant fails here, before the environment is touched
     env.use_emulator_defaults()
-    started = time.perf_counter()
-    account = env.client("sts").get_caller_identity()["Account"]
-    region = os.environ["AWS_DEFAULT_REGION"]
-    _cli("bootstrap", f"aws://{account}/{region}", "--quiet")
-    _cli(
-        "deploy", name, "--require-approval", "never", "--progress", "events",
-        "--context", f"{variants.CONTEXT_KEY}={variant}",
-        # Publish and deploy with the CLI's own keys, not through the bootstrap's roles, so
-        # the deploy does not depend on MiniStack's role assumption (docs/deploying.md).
-        "--context", f"{variants.SYNTHESIZER_CONTEXT_KEY}={variants.CLI_CREDENTIALS}",
-        # The API's CORS lets the local dashboard server call it (on AWS: the distribution).
-        "--context", f"{variants.DASHBOARD_ORIGINS_CONTEXT_KEY}={_dashboard_origin()}",
-        *_local_parameters(variant),
-        "--output", _cloud_assembly(variant),
-    )  # fmt: skip
-    deployed = outputs(variant)
-    if variant == variants.OURS:
-        _apply_api_cors(name, _cloud_assembly(variant))
-    print(f"Deployed {name} to {env.endpoint()} in {time.perf_counter() - started:.1f} s")
-    return deployed
+    return deploy(variant)
 
 
-def _local_parameters(variant: str) -> list[str]:
-    # MiniStack cannot run CDK's BucketDeployment (its handler calls /opt/awscli/aws, and the
-    # local executor puts layers on sys.path, not /opt): the page is served by the local
-    # server instead (harness/dashboard.py), so the upload is skipped. Nor does its
-    # CloudFormation know AWS::CloudTrail::Trail: the upload bucket's audit trail is AWS only.
-    if variant != variants.OURS:
-        return []
-    return [
-        "--parameters", f"{variants.PUBLISH_DASHBOARD_PARAMETER}=false",
-        "--parameters", f"{variants.AUDIT_UPLOADS_PARAMETER}=false",
-    ]  # fmt: skip
+def check_bootstrapped(account: str, region: str) -> None:
+    """DeployError saying to run `cdk bootstrap` when the account has no CDKToolkit stack."""
+    try:
+        env.client("cloudformation").describe_stacks(StackName=BOOTSTRAP_STACK)
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise DeployError(not_bootstrapped_message(account, region)) from exc
+        raise
+
+
+def destroy(variant: str = variants.DEFAULT_VARIANT, *, name: str | None = None,
+            echo: Console | None = None) -> None:  # fmt: skip
+    """`cdk destroy` (or `cdklocal destroy` with an endpoint) of one stack, without asking."""
+    deployment = Deployment(variant, name)
+    target = deployment.stack
+    env.use_configured_target()
+    _cli("destroy", target, "--force", *deployment.arguments(), tool=deployment.tool, echo=echo)
 
 
 def _apply_api_cors(name: str, assembly: str) -> None:
@@ -142,9 +283,10 @@ def _dashboard_origin() -> str:
     return f"{url.scheme}://{url.netloc}"
 
 
-def outputs(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
-    """A deployed variant's outputs, from whichever endpoint the SDK is pointed at."""
-    name = stack_name(variant)
+def outputs(variant: str = variants.DEFAULT_VARIANT, *, name: str | None = None) -> StackOutputs:
+    """A deployed variant's outputs (of the stack `name` if given), from whichever endpoint
+    the SDK is pointed at."""
+    name = stack_name(variant, name)
     try:
         stacks = env.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
@@ -157,6 +299,19 @@ def outputs(variant: str = variants.DEFAULT_VARIANT) -> StackOutputs:
     except MissingOutputsError as exc:
         raise DeployError(str(exc)) from exc
     return served_here(deployed) if env.on_emulator() else deployed
+
+
+def status(name: str) -> str | None:
+    """The stack's CloudFormation status, or None when there is no such stack (or it is
+    deleted: AWS forgets the name, MiniStack may say DELETE_COMPLETE)."""
+    try:
+        stacks = env.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    found = str(stacks[0]["StackStatus"]) if stacks else "DELETE_COMPLETE"
+    return None if found == "DELETE_COMPLETE" else found
 
 
 def served_here(deployed: StackOutputs) -> StackOutputs:

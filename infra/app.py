@@ -3,6 +3,7 @@
 
 `-c variant=baseline` composes the same constructs with the lab-style functions instead of
 ours, as InventoryBaselineStack (infra/variants.py); without it, InventoryStack with ours.
+`-c stack_name=NAME` deploys it under another name (a rehearsal beside the usual stack).
 `-c synthesizer=cli-credentials` deploys with the CLI's own credentials instead of the
 bootstrap's roles: the harness deploys to the emulator so; AWS deploys keep the default.
 """
@@ -24,8 +25,11 @@ from infra.inventory_stack import InventoryStack  # noqa: E402
 app = cdk.App()
 variant = str(app.node.try_get_context(variants.CONTEXT_KEY) or variants.DEFAULT_VARIANT)
 try:
-    stack_name = variants.stack_name(variant)
-except variants.UnknownVariantError as exc:
+    stack_name = variants.check_stack_name(
+        str(app.node.try_get_context(variants.STACK_NAME_CONTEXT_KEY) or "")
+        or variants.stack_name(variant)
+    )
+except ValueError as exc:  # an unknown variant, or a name CloudFormation refuses
     sys.exit(f"error: {exc}")
 synthesizer = str(
     app.node.try_get_context(variants.SYNTHESIZER_CONTEXT_KEY) or variants.DEFAULT_SYNTHESIZER

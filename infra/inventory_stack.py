@@ -123,6 +123,12 @@ class InventoryStack(Stack):
             load_inventory_failures_queue_url=self.ingest.failures.queue_url,
             check_stock_failures_queue_url=self.alerts.failures.queue_url,
             **(self._dashboard_outputs(self.dashboard) if self.dashboard else {}),
+            # The summaries only the dashboard reads (the smoke test deletes its own by key).
+            **(
+                {"summaries_table_name": self.storage.summaries.table_name}
+                if self.dashboard
+                else {}
+            ),
             **(self._monitoring_outputs(self.monitoring) if self.monitoring else {}),
         )
         for name, value in self.outputs.as_outputs().items():

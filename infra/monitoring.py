@@ -102,6 +102,23 @@ def alarm_name(subject: str, condition: str) -> str:
     return f"{ALARM_PREFIX}-{subject}-{condition}"
 
 
+def _own_names(scope: Construct) -> bool:
+    """Whether the stack is a copy under another name (`-c stack_name=...`, a rehearsal): its
+    alarms and dashboard are then named after it, so that it never overwrites (or, destroyed,
+    deletes) InventoryStack's in the same account."""
+    return Stack.of(scope).stack_name != variants.stack_name(variants.OURS)
+
+
+def alarm_prefix(scope: Construct) -> str:
+    """`InventoryPipeline` in InventoryStack; the stack's name in a copy under another name."""
+    return Stack.of(scope).stack_name if _own_names(scope) else ALARM_PREFIX
+
+
+def dashboard_name(scope: Construct) -> str:
+    """`InventoryOperations` in InventoryStack; `<stack>-Operations` in a copy."""
+    return f"{Stack.of(scope).stack_name}-Operations" if _own_names(scope) else DASHBOARD_NAME
+
+
 @dataclass(frozen=True)
 class Watched:
     """A function to watch: its name in alarms and graphs, the function, its p99 limit, and
@@ -170,7 +187,7 @@ def ops_topic(scope: Construct, construct_id: str) -> sns.Topic:
     alarms = stack.format_arn(
         service="cloudwatch",
         resource="alarm",
-        resource_name=f"{ALARM_PREFIX}-*",
+        resource_name=f"{alarm_prefix(scope)}-*",
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     # Publish on the topic and use of its key, for this account's pipeline alarms only.
@@ -293,7 +310,7 @@ class Monitoring(Construct):
         alarm = metric.create_alarm(
             self,
             name.removeprefix(f"{ALARM_PREFIX}-").replace("-", ""),
-            alarm_name=name,
+            alarm_name=name.replace(ALARM_PREFIX, alarm_prefix(self), 1),
             alarm_description=description,
             threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -331,7 +348,7 @@ class Monitoring(Construct):
         return cloudwatch.Dashboard(
             self,
             "Dashboard",
-            dashboard_name=DASHBOARD_NAME,
+            dashboard_name=dashboard_name(self),
             default_interval=Duration.hours(3),
             widgets=[
                 [

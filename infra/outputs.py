@@ -38,6 +38,7 @@ class StackOutputs:
     api_url: str | None = None
     user_pool_id: str | None = None
     user_pool_client_id: str | None = None
+    summaries_table_name: str | None = None  # StoreSummaries, which the dashboard lists
     # Monitoring (ours only): where the alarms notify, and the operations dashboard.
     ops_topic_arn: str | None = None
     operations_dashboard_name: str | None = None

@@ -8,6 +8,8 @@ so the harness can use them without loading the CDK.
 
 from __future__ import annotations
 
+import re
+
 OURS = "ours"
 BASELINE = "baseline"
 DEFAULT_VARIANT = OURS
@@ -34,6 +36,12 @@ AUDIT_CONTEXT_KEY = "audit"
 # itself out of a deploy while its log bucket stays. The harness deploys to the emulator so:
 # MiniStack 1.5.33's CloudFormation has no AWS::CloudTrail::Trail (infra/monitoring.py).
 AUDIT_UPLOADS_PARAMETER = "AuditUploads"
+
+# `-c stack_name=InventoryRehearsal`: deploy the variant under another CloudFormation name, so
+# a rehearsal (`inventory deploy --stack-name ...`) can deploy, smoke-test and destroy a stack of
+# its own beside the one other work uses. Unset: the variant's own name below.
+STACK_NAME_CONTEXT_KEY = "stack_name"
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 
 STACK_NAMES = {
     OURS: "InventoryStack",  # the contract in docs/design.md
@@ -84,3 +92,13 @@ def check_variant(variant: str) -> str:
 def stack_name(variant: str = DEFAULT_VARIANT) -> str:
     """The CloudFormation stack name a variant deploys as."""
     return STACK_NAMES[check_variant(variant)]
+
+
+def check_stack_name(name: str) -> str:
+    """Return `name` if CloudFormation accepts it as a stack name; else say what it accepts."""
+    if not _STACK_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a stack name: a letter, then letters, digits and hyphens "
+            "(128 characters at most)"
+        )
+    return name

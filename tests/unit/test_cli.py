@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 COMMANDS = {"up", "down", "status", "outputs", "demo", "simulate", "load", "bench", "scale", "cost",
             "bench-parser", "bench-writes", "floor", "bench-large", "redrive", "user",
-            "openapi", "trace"}  # fmt: skip
+            "openapi", "trace", "deploy", "smoke", "destroy"}  # fmt: skip
 
 
 @pytest.fixture
