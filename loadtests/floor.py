@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_RATE = SEED_FILES_PER_S * 10  # files/s, both kinds together: `make load SPEEDUP=10`
 DEFAULT_FILES = 120
 SEEN_TIMEOUT_S = 30.0
-POLL_S = 0.01  # as the load runs' observer polls (harness.observe.POLL_INTERVAL_S)
+POLL_S = 0.005  # as load runs look for receipts (loadtests.tracker.RECEIPT_POLL_S)
 RUNTIME = "python3.13"  # infra.functions.RUNTIME
 FLOOR_KEY = "ObjectKey"
 FLOOR_CODE = f'''
