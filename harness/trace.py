@@ -41,6 +41,7 @@ examples:
   inventory trace stores/berlin.csv --aws     # the stack on AWS (your credentials)
 """
 DEFAULT_SLOW_MS = 1000.0
+PIPED_WIDTH = 400  # columns when the output is not a terminal
 # Where to look for an upload's log lines: from a little before it (clocks differ) to an hour
 # after (Check-Stock retries a failing batch for up to a minute; a re-drive may come later).
 LOOK_BEFORE = timedelta(minutes=5)
@@ -410,7 +411,9 @@ def command(args: argparse.Namespace) -> int:
 
     from harness import env, stack
 
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    # Piped or captured: one line per step or file (a table as wide as its rows), so grep
+    # finds a file's reason on its own line, however long the keys beside it are.
+    console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
     if (args.key is None) == (args.since is None):
         console.print("[red]error:[/] give a KEY, or --since DURATION (e.g. --since 10m)")
         return 2
