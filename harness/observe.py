@@ -79,25 +79,28 @@ class Observer:
         after: int = 0,
         timeout_s: float = 30.0,
         poll_s: float = POLL_INTERVAL_S,
-        since: float | None = None,
     ) -> Receipt | None:
         """The newest receipt once the key has more than `after` of them; None at the timeout.
 
         Pass `after=len(observer.receipts(key))` taken before an upload to wait for that
         upload's own receipt (a re-uploaded key already has receipts). Polls every `poll_s`,
-        then every POLL_BACKOFF of the time waited since `since` (`time.monotonic()`,
-        default: now).
+        then every POLL_BACKOFF of the time waited. A receipt found is passed to
+        `receipt_seen` first.
         """
-        started = time.monotonic() if since is None else since
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         while True:
             found = self.receipts(key)
             if len(found) > after:
+                self.receipt_seen(key, found[-1])
                 return found[-1]
             now = time.monotonic()
             if now > deadline:
                 return None
             time.sleep(max(poll_s, (now - started) * POLL_BACKOFF))
+
+    def receipt_seen(self, key: str, receipt: Receipt) -> None:
+        """Called by `wait_for_receipt` with each receipt it found; nothing by default."""
 
     def items(self, store: str | None = None) -> list[dict[str, Any]]:
         """Table items as plain values, for one store (Query) or all of them (Scan)."""

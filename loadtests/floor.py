@@ -82,21 +82,6 @@ def _zipped(source: str) -> bytes:
 
 
 @contextmanager
-def _bucket(name: str) -> Iterator[str]:
-    from harness import env
-
-    s3 = env.client("s3")
-    s3.create_bucket(Bucket=name)
-    try:
-        yield name
-    finally:
-        listed = s3.list_objects_v2(Bucket=name).get("Contents", [])
-        for obj in listed:
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-        s3.delete_bucket(Bucket=name)
-
-
-@contextmanager
 def _role(name: str, table_arn: str) -> Iterator[str]:
     """A role that may put items into the floor's table (IAM is enforced under AUTH=true)."""
     from harness import env
@@ -181,6 +166,7 @@ def measure(files: int, rate: float, rows: int, console: Console) -> dict[str, A
     """Alternate floor and ours files at `rate` files/s; their ingest latencies, in ms."""
     from harness import env, stack
     from harness.observe import Observer
+    from loadtests.large_files import scratch_bucket
     from loadtests.raw_writes import scratch_table
 
     observer = Observer(stack.outputs())
@@ -191,7 +177,7 @@ def measure(files: int, rate: float, rows: int, console: Console) -> dict[str, A
     with ExitStack() as scratch:
         table = scratch.enter_context(scratch_table(keys=(FLOOR_KEY,), prefix="floor"))
         table_arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
-        bucket = scratch.enter_context(_bucket(f"floor-{run}"))
+        bucket = scratch.enter_context(scratch_bucket(s3, prefix="floor"))
         role = scratch.enter_context(_role(f"floor-{run}", table_arn))
         scratch.enter_context(_function(f"floor-{run}", role, table, bucket))
 

@@ -63,9 +63,9 @@ def write_csv(path: Path, size_mb: float, store: str) -> int:
 
 
 @contextmanager
-def scratch_bucket(s3: Any) -> Iterator[str]:
-    """A bucket for the measurement, emptied and deleted afterwards."""
-    name = f"large-files-{uuid.uuid4().hex[:10]}"
+def scratch_bucket(s3: Any, prefix: str = "large-files") -> Iterator[str]:
+    """A bucket for a measurement, `<prefix>-<hex>`, emptied and deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=name)
     try:
         yield name

@@ -33,7 +33,7 @@ from harness.faults import (
     function_level,
 )
 from harness.measure import SLO_INGEST_P99_MS, percentile
-from harness.observe import POLL_INTERVAL_S, Observer
+from harness.observe import Observer
 from infra.outputs import StackOutputs
 from inventory.receipts import Receipt
 from loadtests import report
@@ -147,21 +147,9 @@ class InjectingObserver(Observer):
     injector: DeliveryInjector | None = None
     stores: dict[str, str] | None = None  # object key -> its store
 
-    def wait_for_receipt(
-        self,
-        key: str,
-        *,
-        after: int = 0,
-        timeout_s: float = 30.0,
-        poll_s: float = POLL_INTERVAL_S,
-        since: float | None = None,
-    ) -> Receipt | None:
-        receipt = super().wait_for_receipt(
-            key, after=after, timeout_s=timeout_s, poll_s=poll_s, since=since
-        )
-        if receipt is not None and self.injector is not None and self.stores is not None:
+    def receipt_seen(self, key: str, receipt: Receipt) -> None:
+        if self.injector is not None and self.stores is not None:
             self.injector.on_receipt(self.stores.get(key, ""), receipt)
-        return receipt
 
 
 def run(options: RunOptions, outputs: StackOutputs, console: Console) -> Path:
